@@ -1,0 +1,54 @@
+"""phasebench: simulate → train → evaluate → report, over system × model × seed.
+
+Everything comes from config.yaml (or --configfile); plugins are found by a static scan, so
+parsing this file never imports torch.
+"""
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from phasebench import config as experiment
+from phasebench.errors import PhasebenchError
+
+ROOT = Path(workflow.basedir)
+# Jobs (local or on a cluster) find the plugins folder through this variable.
+os.environ.setdefault("PHASEBENCH_ROOT", str(ROOT))
+
+
+configfile: ROOT / "config.yaml"
+
+
+try:
+    PLAN = experiment.resolve_workflow_config(
+        config, workflow.configfiles, workflow.config_settings.overwrite_config, ROOT
+    )
+except PhasebenchError as err:
+    sys.exit(f"phasebench: {err}")
+
+SYSTEMS, MODELS, SEEDS = PLAN["systems"], PLAN["models"], PLAN["seeds"]
+
+
+wildcard_constraints:
+    system="|".join(map(re.escape, SYSTEMS)),
+    model="|".join(map(re.escape, MODELS)),
+    seed=r"\d+",
+
+
+def runs_of(system):
+    """(model, seed) pairs trained on `system`: compatible models only."""
+    return [(r["model"], s) for r in PLAN["runs"] if r["system"] == system for s in SEEDS]
+
+
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/reports/index.html",

@@ -1,0 +1,1 @@
+"""Model plugins: one architecture per module, each a subclass of phasebench.ModelPlugin."""

@@ -1,0 +1,1 @@
+"""System plugins: one Hamiltonian system per module, each a subclass of phasebench.System."""

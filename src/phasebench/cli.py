@@ -1,0 +1,134 @@
+"""The `phasebench` command: plugin tools, and the steps that the Snakemake rules run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from phasebench.errors import PhasebenchError
+
+
+def _plugins_list(args) -> int:
+    from phasebench import registry
+
+    for kind in ("systems", "models"):
+        plugins, problems = registry.discover(kind)
+        print(f"{kind}:")
+        for name, info in sorted(plugins.items()):
+            detail = info.attrs.get("family", "canonical" if info.attrs.get("canonical") else "")
+            print(f"  {name:<24} {detail:<20} {info.where}")
+        for problem in problems:
+            print(f"  BROKEN {problem}")
+    return 0
+
+
+def _plugins_check(args) -> int:
+    from phasebench.plugin_check import check_all
+
+    failed = 0
+    for kind, name, problem in check_all():
+        print(
+            f"{'FAIL' if problem else 'ok  '} {kind[:-1]:<6} {name}"
+            + (f": {problem}" if problem else "")
+        )
+        failed += problem is not None
+    print(f"{failed} broken plugin(s)" if failed else "all plugins ok")
+    return 1 if failed else 0
+
+
+def _simulate(args) -> int:
+    from phasebench import registry
+    from phasebench.data import simulate, write_store
+    from phasebench.provenance import provenance
+    from phasebench.system import build_system
+
+    settings = json.loads(args.settings)
+    system = build_system(settings["name"], settings["params"])
+    ds = simulate(system, settings, provenance(registry.repo_root(), settings["config_hash"]))
+    write_store(ds, Path(args.out))
+    print(
+        f"{args.out}: {ds.sizes['trajectory']} trajectories × {ds.sizes['time']} steps, "
+        f"max relative energy error {ds.attrs['max_rel_energy_error']:.2e}"
+    )
+    return 0
+
+
+def _train(args) -> int:
+    from phasebench.training import train
+
+    settings = json.loads(args.settings)
+    summary = train(
+        Path(args.data),
+        Path(args.out),
+        settings["plugin"],
+        settings["hparams"],
+        settings["training"],
+        settings["seed"],
+    )
+    print(
+        f"{args.out}: {summary['epochs']} epochs in {summary['wall_time_s']:.1f} s, "
+        f"best val_loss {summary['best_val_loss']:.3e}"
+    )
+    return 0
+
+
+def _evaluate(args) -> int:
+    from phasebench.evaluation import evaluate, write_results
+
+    summary = json.loads(Path(args.train_json).read_text())
+    result, scalars = evaluate(
+        Path(args.checkpoint), Path(args.data), json.loads(args.settings), summary, args.model
+    )
+    write_results(result, scalars, Path(args.out_zarr), Path(args.out_json))
+    print(
+        f"{args.out_json}: final error {scalars['final_error']}, valid time {scalars['valid_time']}"
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="phasebench", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    plugins = sub.add_parser("plugins", help="list or check the registered plugins")
+    plugin_sub = plugins.add_subparsers(dest="action", required=True)
+    plugin_sub.add_parser("list", help="every plugin, where it comes from").set_defaults(
+        run=_plugins_list
+    )
+    plugin_sub.add_parser("check", help="import and validate every plugin").set_defaults(
+        run=_plugins_check
+    )
+
+    sim = sub.add_parser("simulate", help="simulate a system into a Zarr store (simulate rule)")
+    sim.add_argument("--settings", required=True, help="JSON: the resolved system entry")
+    sim.add_argument("--out", required=True)
+    sim.set_defaults(run=_simulate)
+
+    train = sub.add_parser("train", help="train one model on one system (train rule)")
+    train.add_argument("--settings", required=True, help="JSON: plugin, hparams, training, seed")
+    train.add_argument("--data", required=True)
+    train.add_argument("--out", required=True, help="run folder")
+    train.set_defaults(run=_train)
+
+    ev = sub.add_parser("evaluate", help="roll out a trained model on the test split")
+    ev.add_argument("--settings", required=True, help="JSON: the evaluation settings")
+    ev.add_argument("--model", required=True, help="model name (variant) for the report")
+    for name in ("checkpoint", "train-json", "data", "out-zarr", "out-json"):
+        ev.add_argument(f"--{name}", required=True)
+    ev.set_defaults(run=_evaluate)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except PhasebenchError as err:
+        print(f"phasebench: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

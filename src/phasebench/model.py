@@ -1,0 +1,69 @@
+"""Base class of model plugins (`plugins/models/*.py`)."""
+
+import inspect
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from phasebench.errors import PluginError
+from phasebench.spec import SystemSpec
+
+
+class ModelPlugin(nn.Module):
+    """A learned time stepper: `forward(window (B, input_steps, D)) -> (B, output_steps, D)`.
+
+    Subclasses set, as literals (the registry reads them without importing): `name`, `family`,
+    `input_steps`, `output_steps` and `requires` (system capabilities such as "canonical"), and
+    take their hyperparameters as keyword arguments with defaults: `__init__(self, spec, ...)`.
+    """
+
+    abstract = True
+    name: ClassVar[str]
+    family: ClassVar[str] = "other"
+    input_steps: ClassVar[int] = 1
+    output_steps: ClassVar[int] = 1
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: SystemSpec):
+        super().__init__()
+        self.spec = spec
+
+    @classmethod
+    def hparam_defaults(cls) -> dict:
+        """Hyperparameters and defaults, read from the `__init__` signature."""
+        params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+        return {p.name: p.default for p in params}
+
+    @torch.no_grad()
+    def rollout(self, window: torch.Tensor, n_steps: int) -> torch.Tensor:
+        """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`.
+
+        Returns `(B, input_steps + n_steps, D)`, the given window included.
+        """
+        batch, k, dim = window.shape
+        total = k + n_steps
+        out = window.new_empty(batch, total, dim)
+        out[:, :k] = window
+        t = k
+        while t < total:
+            nxt = self(out[:, t - self.input_steps : t])
+            take = min(nxt.shape[1], total - t)
+            out[:, t : t + take] = nxt[:, :take]
+            t += take
+        return out
+
+
+def build_model(plugin: str, spec: SystemSpec, hparams: dict) -> ModelPlugin:
+    """Instantiate a registered model plugin; a failure inside it names the plugin."""
+    from phasebench.registry import plugin_class
+
+    cls = plugin_class("models", plugin)
+    if not (isinstance(cls, type) and issubclass(cls, ModelPlugin)):
+        raise PluginError(f"model plugin '{plugin}': {cls!r} is not a phasebench.ModelPlugin")
+    try:
+        return cls(spec, **hparams)
+    except Exception as err:
+        raise PluginError(
+            f"model plugin '{plugin}' failed to build with {hparams}: {type(err).__name__}: {err}"
+        ) from err

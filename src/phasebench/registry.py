@@ -1,0 +1,254 @@
+"""Plugin discovery: a static scan for the Snakefile and a real import for the jobs.
+
+Plugins come from two places: modules in the repository's `plugins/models/` and
+`plugins/systems/` folders, and installed packages' entry points (groups `phasebench.models`
+and `phasebench.systems`). The static scan reads names, literal class attributes and the
+`__init__` signature with `ast`, so the Snakefile never imports torch. A plugin that cannot be
+scanned is reported as `path:line: reason`; it never silently disappears.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from phasebench.errors import PluginError
+
+KINDS = {"models": "ModelPlugin", "systems": "System"}
+ENTRY_POINT_GROUPS = {"models": "phasebench.models", "systems": "phasebench.systems"}
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class Hparam:
+    name: str
+    annotation: str | None  # as written in the source, e.g. "int"
+    default: object
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    kind: str  # "models" or "systems"
+    name: str
+    class_name: str
+    module: str  # importable module path, e.g. "plugins.models.resnet"
+    path: Path
+    line: int
+    attrs: dict = field(default_factory=dict)  # literal class attributes
+    hparams: tuple[Hparam, ...] = ()
+    origin: str = "plugins folder"
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def repo_root() -> Path:
+    """The repository that holds `plugins/`: $PHASEBENCH_ROOT, else the checkout of this package."""
+    if env := os.environ.get("PHASEBENCH_ROOT"):
+        return Path(env).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "plugins").is_dir():
+        return checkout
+    raise PluginError(
+        "cannot find the plugins/ folder: set PHASEBENCH_ROOT to the phasebench repository"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Static scan (no imports)
+# --------------------------------------------------------------------------------------------
+
+
+def _literal(node: ast.AST):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NO_DEFAULT
+
+
+def _class_attrs(cls: ast.ClassDef) -> dict:
+    attrs = {}
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        literal = _literal(value)
+        if literal is _NO_DEFAULT:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                attrs[target.id] = literal
+    return attrs
+
+
+def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
+    """Keyword arguments of `__init__(self, spec, ...)`: the plugin's hyperparameters."""
+    init = next(
+        (s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None
+    )
+    if init is None:
+        return ()
+    args = init.args
+    positional = args.posonlyargs + args.args
+    # self, spec, then hyperparameters; defaults align with the tail of the positional list.
+    defaults = [_NO_DEFAULT] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = list(zip(positional, defaults, strict=True))[2:]
+    pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+    hparams = []
+    for arg, default in pairs:
+        value = _NO_DEFAULT if default in (None, _NO_DEFAULT) else _literal(default)
+        if default is not None and default is not _NO_DEFAULT and value is _NO_DEFAULT:
+            raise PluginError(
+                f"{path}:{arg.lineno}: hyperparameter '{arg.arg}' of {cls.name} needs a literal "
+                "default (a number, string, bool, tuple or None)"
+            )
+        if value is _NO_DEFAULT:
+            raise PluginError(
+                f"{path}:{arg.lineno}: hyperparameter '{arg.arg}' of {cls.name} has no default; "
+                "every hyperparameter needs one"
+            )
+        annotation = ast.unparse(arg.annotation) if arg.annotation is not None else None
+        hparams.append(Hparam(arg.arg, annotation, value))
+    return tuple(hparams)
+
+
+def _is_plugin_class(cls: ast.ClassDef, base: str, local_plugins: set[str]) -> bool:
+    for b in cls.bases:
+        name = b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)
+        if name == base or name in local_plugins:
+            return True
+    return False
+
+
+def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder") -> list:
+    """Every plugin class in one module, read without importing it."""
+    base = KINDS[kind]
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as err:
+        raise PluginError(f"{path}:{err.lineno}: syntax error: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PluginError(f"{path}: cannot be read: {err}") from None
+    found, local = [], set()
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or not _is_plugin_class(node, base, local):
+            continue
+        local.add(node.name)
+        attrs = _class_attrs(node)
+        if attrs.get("abstract"):
+            continue
+        name = attrs.get("name")
+        if not isinstance(name, str) or not name:
+            raise PluginError(
+                f'{path}:{node.lineno}: plugin class {node.name} needs a literal name = "..."'
+            )
+        hparams = _init_hparams(node, path) if kind == "models" else ()
+        found.append(
+            PluginInfo(kind, name, node.name, module, path, node.lineno, attrs, hparams, origin)
+        )
+    if not found:
+        raise PluginError(
+            f"{path}:1: no plugin class found; a {kind[:-1]} plugin defines a class that "
+            f"subclasses phasebench.{base}"
+        )
+    return found
+
+
+def _folder_modules(root: Path, kind: str):
+    for path in sorted((root / "plugins" / kind).glob("*.py")):
+        if not path.name.startswith("_"):
+            yield path, f"plugins.{kind}.{path.stem}", "plugins folder", None
+
+
+def _entry_point_modules(kind: str):
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUPS[kind]):
+        module, _, attr = ep.value.partition(":")
+        origin = f"entry point {ep.name} = {ep.value}"
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            yield None, module, origin, attr
+        else:
+            yield Path(spec.origin), module, origin, attr
+
+
+def discover(kind: str, root: Path | None = None) -> tuple[dict[str, PluginInfo], list[str]]:
+    """All plugins of one kind by name, and one `path:line: reason` per broken plugin."""
+    root = root or repo_root()
+    plugins: dict[str, PluginInfo] = {}
+    problems: list[str] = []
+    modules = list(_folder_modules(root, kind)) + list(_entry_point_modules(kind))
+    for path, module, origin, attr in modules:
+        if path is None:
+            problems.append(f"{origin}: module {module} cannot be found")
+            continue
+        try:
+            found = scan_file(path, kind, module, origin)
+        except PluginError as err:
+            problems.append(str(err))
+            continue
+        if attr:
+            found = [info for info in found if info.class_name == attr]
+            if not found:
+                problems.append(f"{origin}: {module} has no plugin class named {attr}")
+        for info in found:
+            if info.name in plugins:
+                problems.append(
+                    f"{info.where}: {kind[:-1]} name '{info.name}' is already used by "
+                    f"{plugins[info.name].where}; plugin names must be unique"
+                )
+            else:
+                plugins[info.name] = info
+    return plugins, problems
+
+
+def scan(kind: str, root: Path | None = None) -> dict[str, PluginInfo]:
+    """All plugins of one kind by name; the first broken plugin stops it with its reason."""
+    plugins, problems = discover(kind, root)
+    if problems:
+        raise PluginError(problems[0])
+    return plugins
+
+
+# --------------------------------------------------------------------------------------------
+# Real import (jobs and `phasebench plugins check`)
+# --------------------------------------------------------------------------------------------
+
+
+def load_class(info: PluginInfo) -> type:
+    """Import a scanned plugin's class; folder plugins are imported as packages (picklable)."""
+    if info.origin == "plugins folder":
+        root = str(info.path.parents[2])
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(info.module)
+    except Exception as err:  # any failure inside a user's module is that plugin's fault
+        raise PluginError(f"{info.where}: import failed: {type(err).__name__}: {err}") from err
+    cls = getattr(module, info.class_name, None)
+    if cls is None or getattr(cls, "name", None) != info.name:
+        raise PluginError(
+            f"{info.where}: class {info.class_name} with name '{info.name}' not found"
+        )
+    return cls
+
+
+def plugin_class(kind: str, name: str, root: Path | None = None) -> type:
+    plugins = scan(kind, root)
+    if name not in plugins:
+        raise PluginError(
+            f"unknown {kind[:-1]} '{name}'; available: {', '.join(sorted(plugins)) or 'none'}"
+        )
+    return load_class(plugins[name])

@@ -1,0 +1,29 @@
+"""What a model is told about the system it learns (torch-free, so the registry can use it)."""
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    name: str
+    dim: int
+    state_names: tuple[str, ...]
+    canonical: bool
+    dt: float
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "state_names": list(self.state_names)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SystemSpec":
+        return cls(**{**data, "state_names": tuple(data["state_names"])})
+
+    @property
+    def capabilities(self) -> set[str]:
+        return system_capabilities(self.canonical, self.dim)
+
+
+def system_capabilities(canonical: bool, dim: int) -> set[str]:
+    """Properties of a system that a model plugin may require (`requires = ("canonical",)`)."""
+    caps = {"even_dimension"} if dim % 2 == 0 else set()
+    return caps | ({"canonical"} if canonical else set())

@@ -1,0 +1,150 @@
+"""Lightning training of any model plugin on any system's data.
+
+One `LightningModule` (`PluginModule`) wraps every plugin and one `LightningDataModule`
+(`TrajectoryWindows`) serves every system. Outputs have fixed names in the run folder:
+`best.ckpt`, `metrics.csv`, `hparams.yaml` and `train.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from phasebench.data import load_split, open_store
+from phasebench.errors import PhasebenchError
+from phasebench.losses import LOSSES
+from phasebench.model import build_model
+from phasebench.spec import SystemSpec
+
+# The data lives in memory, so worker processes would only add start-up cost.
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> TensorDataset:
+    """Every window of `input_steps` states and the `output_steps` that follow, from `(n, T, D)`."""
+    length = input_steps + output_steps
+    if states.shape[1] < length:
+        raise PhasebenchError(
+            f"trajectories of {states.shape[1]} steps are shorter than the model's window of "
+            f"{length}; raise n_steps of the system"
+        )
+    cut = states.unfold(1, length, 1).permute(0, 1, 3, 2).reshape(-1, length, states.shape[-1])
+    return TensorDataset(cut[:, :input_steps].contiguous(), cut[:, input_steps:].contiguous())
+
+
+def spec_from_store(ds) -> SystemSpec:
+    names = tuple(str(n) for n in ds["dof"].values)
+    return SystemSpec(
+        ds.attrs["system"], len(names), names, bool(ds.attrs["canonical"]), ds.attrs["dt"]
+    )
+
+
+class TrajectoryWindows(pl.LightningDataModule):
+    """Train and validation windows of a data store, loaded into memory once in `setup()`."""
+
+    def __init__(self, store: Path, input_steps: int, output_steps: int, batch_size: int):
+        super().__init__()
+        self.store, self.batch_size = Path(store), batch_size
+        self.input_steps, self.output_steps = input_steps, output_steps
+
+    def setup(self, stage: str | None = None):
+        ds = open_store(self.store)
+        split = {s: torch.from_numpy(load_split(ds, s, str(self.store))) for s in ("train", "val")}
+        self.train_set = windows(split["train"], self.input_steps, self.output_steps)
+        self.val_set = windows(split["val"], self.input_steps, self.output_steps)
+
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+
+class PluginModule(pl.LightningModule):
+    """Trains a model plugin to map each window to the states that follow it."""
+
+    def __init__(self, plugin: str, hparams: dict, spec: dict, training: dict):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams)
+        self.loss_fn = LOSSES[training["loss"]]
+
+    def forward(self, window):
+        return self.model(window)
+
+    def _step(self, batch, stage: str):
+        window, target = batch
+        loss = self.loss_fn(self.model(window), target)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(window))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._step(batch, "val")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.training["lr"])
+
+
+def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, seed: int) -> dict:
+    """Train one (system, model, seed) into `out`; returns what `train.json` records."""
+    out = Path(out)
+    pl.seed_everything(seed, workers=True, verbose=False)
+    torch.set_num_threads(training["threads"])
+    spec = spec_from_store(open_store(data))
+    module = PluginModule(plugin, hparams, spec.to_dict(), training)
+    model = module.model
+    data_module = TrajectoryWindows(
+        data, model.input_steps, model.output_steps, training["batch_size"]
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=out, filename="best", monitor="val_loss", mode="min", enable_version_counter=False
+    )
+    trainer = pl.Trainer(
+        max_epochs=training["max_epochs"],
+        accelerator=training["accelerator"],
+        devices=1,
+        logger=CSVLogger(save_dir=out, name="", version=""),
+        callbacks=[checkpoint, EarlyStopping("val_loss", patience=training["patience"])],
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        deterministic=True,
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data_module)
+    wall = time.perf_counter() - start
+    best = checkpoint.best_model_score
+    if best is None or not math.isfinite(float(best)) or not (out / "best.ckpt").exists():
+        raise PhasebenchError(
+            f"model '{plugin}' diverged before its first finite validation loss; "
+            "lower training.lr or check the plugin"
+        )
+    summary = {
+        "plugin": plugin,
+        "hparams": hparams,
+        "seed": seed,
+        "wall_time_s": wall,
+        "epochs": trainer.current_epoch,
+        "best_val_loss": float(best),
+        "final_train_loss": float(trainer.callback_metrics.get("train_loss", float("nan"))),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(trainer.strategy.root_device),
+        "stopped_early": trainer.current_epoch < training["max_epochs"],
+        "torch_version": torch.__version__,
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,20 @@
+# Roll a trained model out over the whole test trajectories; errors per step and scalars.
+
+
+rule evaluate:
+    input:
+        checkpoint="results/runs/{system}/{model}/seed{seed}/best.ckpt",
+        summary="results/runs/{system}/{model}/seed{seed}/train.json",
+        data="results/data/{system}.zarr",
+    output:
+        curves=directory("results/eval/{system}/{model}/seed{seed}.zarr"),
+        scalars="results/eval/{system}/{model}/seed{seed}.json",
+    params:
+        settings=json.dumps(PLAN["evaluation"]),
+    log:
+        "results/logs/evaluate/{system}/{model}/seed{seed}.log",
+    shell:
+        "phasebench evaluate --settings {params.settings:q} --model {wildcards.model:q}"
+        " --checkpoint {input.checkpoint:q} --train-json {input.summary:q}"
+        " --data {input.data:q} --out-zarr {output.curves:q} --out-json {output.scalars:q}"
+        " 2>&1 | tee {log:q}"

@@ -1,0 +1,14 @@
+# Integrate a system's sampled initial states into results/data/{system}.zarr.
+
+
+rule simulate:
+    input:
+        plugin=lambda w: SYSTEMS[w.system]["plugin_path"],
+    output:
+        directory("results/data/{system}.zarr"),
+    params:
+        settings=lambda w: json.dumps(experiment.simulate_settings(SYSTEMS[w.system])),
+    log:
+        "results/logs/simulate/{system}.log",
+    shell:
+        "phasebench simulate --settings {params.settings:q} --out {output:q} 2>&1 | tee {log:q}"

@@ -1,0 +1,22 @@
+# Train one model plugin on one system with one seed (Lightning). The plugin file is an input,
+# so editing a plugin retrains that model only.
+
+
+rule train:
+    input:
+        data="results/data/{system}.zarr",
+        plugin=lambda w: MODELS[w.model]["plugin_path"],
+    output:
+        checkpoint="results/runs/{system}/{model}/seed{seed}/best.ckpt",
+        metrics="results/runs/{system}/{model}/seed{seed}/metrics.csv",
+        hparams="results/runs/{system}/{model}/seed{seed}/hparams.yaml",
+        summary="results/runs/{system}/{model}/seed{seed}/train.json",
+    params:
+        settings=lambda w: json.dumps(experiment.train_settings(MODELS[w.model], int(w.seed))),
+        out=lambda w, output: Path(output.checkpoint).parent,
+    threads: lambda w: MODELS[w.model]["training"]["threads"]
+    log:
+        "results/logs/train/{system}/{model}/seed{seed}.log",
+    shell:
+        "phasebench train --settings {params.settings:q} --data {input.data:q}"
+        " --out {params.out:q} 2>&1 | tee {log:q}"
