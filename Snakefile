@@ -15,7 +15,7 @@ from phasebench.errors import PhasebenchError
 
 ROOT = Path(workflow.basedir)
 # Jobs (local or on a cluster) find the plugins folder through this variable.
-os.environ.setdefault("PHASEBENCH_ROOT", str(ROOT))
+os.environ["PHASEBENCH_ROOT"] = str(ROOT)
 
 
 configfile: ROOT / "config.yaml"

@@ -39,14 +39,12 @@ def _plugins_check(args) -> int:
 
 
 def _simulate(args) -> int:
-    from phasebench import registry
     from phasebench.data import simulate, write_store
-    from phasebench.provenance import provenance
     from phasebench.system import build_system
 
     settings = json.loads(args.settings)
     system = build_system(settings["name"], settings["params"])
-    ds = simulate(system, settings, provenance(registry.repo_root(), settings["config_hash"]))
+    ds = simulate(system, settings)
     write_store(ds, Path(args.out))
     print(
         f"{args.out}: {ds.sizes['trajectory']} trajectories × {ds.sizes['time']} steps, "

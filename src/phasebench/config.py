@@ -4,8 +4,6 @@ the registered plugins into the plan the Snakefile expands (torch-free: runs on 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +12,7 @@ import yaml
 from phasebench import registry
 from phasebench.errors import ConfigError
 from phasebench.integrators import INTEGRATORS
+from phasebench.provenance import config_hash
 from phasebench.spec import system_capabilities
 
 SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
@@ -223,7 +222,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         for model, spec in models.items():
             missing = [r for r in spec["requires"] if r not in caps]
             if missing:
-                reason = f"{model} requires {' and '.join(missing)}; {system} is not"
+                reason = f"{model} requires {' and '.join(missing)}, which {system} lacks"
                 skipped.append({"system": system, "model": model, "reason": reason})
             else:
                 runs.append({"system": system, "model": model})
@@ -238,10 +237,6 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
     }
     plan["config_hash"] = config_hash(config)
     return plan
-
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _load_file(path) -> dict:
@@ -266,8 +261,7 @@ def resolve_workflow_config(config: dict, files, overrides: dict | None, root: P
 
 def simulate_settings(system: dict) -> dict:
     """What the simulate job needs: the system entry without its DAG bookkeeping."""
-    settings = {k: v for k, v in system.items() if k not in ("plugin_path", "canonical", "dim")}
-    return {**settings, "config_hash": config_hash(settings)}
+    return {k: v for k, v in system.items() if k not in ("plugin_path", "canonical", "dim")}
 
 
 def train_settings(model: dict, seed: int) -> dict:

@@ -12,6 +12,8 @@ import xarray as xr
 
 from phasebench.errors import DataError
 from phasebench.integrators import INTEGRATORS
+from phasebench.provenance import config_hash, provenance
+from phasebench.registry import repo_root
 from phasebench.system import System
 
 FORMAT = "phasebench-trajectories/1"
@@ -29,7 +31,7 @@ def _split_labels(rng: np.random.Generator, n: int, fractions: dict) -> np.ndarr
     return labels[rng.permutation(n)]
 
 
-def simulate(system: System, settings: dict, provenance: dict) -> xr.Dataset:
+def simulate(system: System, settings: dict) -> xr.Dataset:
     """Integrate `n_trajectories` sampled initial states, all at once, into a Dataset."""
     n, n_steps, substeps = settings["n_trajectories"], settings["n_steps"], settings["substeps"]
     dt = settings["dt"] or system.default_dt
@@ -74,7 +76,7 @@ def simulate(system: System, settings: dict, provenance: dict) -> xr.Dataset:
             "substeps": substeps,
             "n_steps": n_steps,
             "max_rel_energy_error": float(rel_energy_error.max()),
-            **provenance,
+            **provenance(repo_root(), config_hash(settings)),
         },
     )
     ds["state"].encoding["chunks"] = (max(1, CHUNK_BYTES // traj_bytes), n_steps + 1, system.dim)

@@ -1,5 +1,7 @@
 """Where a result came from: package version, git commit, time."""
 
+import hashlib
+import json
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,7 +10,7 @@ import phasebench
 
 
 def git_commit(root: Path) -> str:
-    """The checkout's commit, with `+dirty` when it has uncommitted changes; `unknown` outside git."""
+    """The commit of the checkout (`+dirty` with uncommitted changes; `unknown` outside git)."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -25,6 +27,11 @@ def git_commit(root: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+def config_hash(settings: dict) -> str:
+    """A short, stable hash of JSON-serialisable settings."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def provenance(root: Path, config_hash: str) -> dict:

@@ -237,6 +237,11 @@ def load_class(info: PluginInfo) -> type:
         module = importlib.import_module(info.module)
     except Exception as err:  # any failure inside a user's module is that plugin's fault
         raise PluginError(f"{info.where}: import failed: {type(err).__name__}: {err}") from err
+    if Path(module.__file__).resolve() != info.path.resolve():
+        raise PluginError(
+            f"{info.where}: import found {module.__file__} instead; another 'plugins' package "
+            "shadows this repository's (one process serves one repository)"
+        )
     cls = getattr(module, info.class_name, None)
     if cls is None or getattr(cls, "name", None) != info.name:
         raise PluginError(

@@ -117,19 +117,18 @@ def data_provenance(results_dir, system: str) -> dict:
     return {key: ds.attrs.get(key) for key in keys}
 
 
-def overview(results_dir, systems, models) -> pd.DataFrame:
+def overview(results_dir, runs, seeds) -> pd.DataFrame:
     """Final rollout error, valid time and energy error of every (system, model), seed means."""
-    rows = []
-    for system in systems:
-        for path in sorted((Path(results_dir) / "eval" / system).glob("*/seed*.json")):
-            if path.parent.name in models:
-                rows.append(json.loads(path.read_text()))
-    df = pd.DataFrame(rows)
+    rows = [
+        json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
+        for run in runs
+        for seed in seeds
+    ]
     columns = {
         "final_error": "final rollout error",
         "valid_time": "valid time",
         "final_energy_error": "final energy error",
         "parameters": "parameters",
     }
-    table = df.groupby(["system", "model"])[list(columns)].mean().rename(columns=columns)
-    return table.sort_values(["system", "final rollout error"])
+    table = pd.DataFrame(rows).groupby(["system", "model"])[list(columns)].mean()
+    return table.rename(columns=columns).sort_values(["system", "final rollout error"])

@@ -28,7 +28,6 @@ from phasebench.spec import SystemSpec
 
 # The data lives in memory, so worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 
 
@@ -123,6 +122,7 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         deterministic=True,
+        log_every_n_steps=1,  # metrics are logged per epoch; this only silences a warning
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=data_module)

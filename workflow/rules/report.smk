@@ -50,7 +50,7 @@ rule report_index:
         "results/reports/index.html",
     params:
         notebook_parameters=report_parameters(
-            systems=list(SYSTEMS), skipped=PLAN["skipped"], models=list(MODELS)
+            systems=list(SYSTEMS), runs=PLAN["runs"], seeds=SEEDS, skipped=PLAN["skipped"]
         ),
     log:
         notebook="results/logs/reports/index.ipynb",

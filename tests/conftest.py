@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny data store, and a throw-away copy of the workflow to run Snakemake in."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "plugins", "configs", "profiles")
+
+TINY_SYSTEM = {
+    "name": "coupled_oscillator",
+    "params": {},
+    "n_trajectories": 12,
+    "n_steps": 30,
+    "dt": None,
+    "substeps": 4,
+    "integrator": None,
+    "dtype": "float32",
+    "seed": 0,
+    "splits": {"train": 0.5, "val": 0.25, "test": 0.25},
+}
+TINY_TRAINING = {
+    "max_epochs": 2,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "loss": "mse",
+    "patience": 2,
+    "accelerator": "cpu",
+    "threads": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    from phasebench.data import simulate, write_store
+    from phasebench.system import build_system
+
+    path = tmp_path_factory.mktemp("data") / "coupled_oscillator.zarr"
+    ds = simulate(build_system("coupled_oscillator"), TINY_SYSTEM)
+    write_store(ds, path)
+    return path
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    """The Snakefile, rules, notebooks, plugins and configs, copied to a temporary folder."""
+    root = tmp_path / "phasebench"
+    root.mkdir()
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+    return root
+
+
+def tool_env() -> dict:
+    """The environment of a user with the project's venv first on PATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PHASEBENCH_ROOT"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def snakemake(root: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), *args],
+        cwd=root,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def phasebench_cli(*args: str, root: Path | None = None) -> subprocess.CompletedProcess:
+    env = tool_env()
+    if root is not None:
+        env["PHASEBENCH_ROOT"] = str(root)
+    return subprocess.run(
+        [sys.executable, "-m", "phasebench", *args], env=env, capture_output=True, text=True
+    )

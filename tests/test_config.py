@@ -1,0 +1,102 @@
+"""The config schema, its defaults, and resolution against the registered plugins."""
+
+import pytest
+import yaml
+
+from conftest import REPO
+from phasebench.config import resolve
+from phasebench.errors import ConfigError
+
+
+def test_defaults_fill_an_empty_config():
+    plan = resolve({})
+    assert list(plan["systems"]) == ["coupled_oscillator"]
+    assert {"resnet", "lstm"} <= set(plan["models"])  # models: all
+    assert plan["seeds"] == [0]
+    system = plan["systems"]["coupled_oscillator"]
+    assert system["n_trajectories"] == 128 and system["splits"]["train"] == 0.7
+    assert system["params"]["k1"] == 1.5  # the plugin's defaults, overridable
+    resnet = plan["models"]["resnet"]
+    assert resnet["hparams"] == {"width": 64, "depth": 2}
+    assert resnet["training"]["max_epochs"] == 30
+
+
+def test_shipped_configs_are_valid():
+    for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
+        resolve(yaml.safe_load(path.read_text()), source=str(path))
+
+
+def test_variants_are_separate_models_with_merged_settings():
+    plan = resolve(
+        {
+            "models": [
+                "resnet",
+                {"plugin": "resnet", "name": "resnet_wide", "hparams": {"width": 128}},
+                {"plugin": "lstm", "training": {"lr": 0.01}},
+            ],
+            "training": {"batch_size": 32},
+        }
+    )
+    assert list(plan["models"]) == ["resnet", "resnet_wide", "lstm"]
+    assert plan["models"]["resnet_wide"]["hparams"] == {"width": 128, "depth": 2}
+    assert plan["models"]["lstm"]["training"]["lr"] == 0.01
+    assert plan["models"]["lstm"]["training"]["batch_size"] == 32  # global value kept
+    assert plan["models"]["resnet"]["training"]["lr"] == 0.001
+    assert len(plan["runs"]) == 3 and plan["skipped"] == []
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"trainig": {}}, "x.yaml: unknown key 'trainig' in the top level; accepted keys: "),
+        ({"training": {"max_epoch": 3}}, "unknown key 'max_epoch' in training; accepted keys: "),
+        ({"training": {"batch_size": "big"}}, "training.batch_size must be of type integer, not"),
+        ({"training": {"lr": -1}}, "training.lr must be > 0, not -1"),
+        ({"training": {"loss": "l1"}}, "training.loss must be one of mse, relative, not 'l1'"),
+        ({"seeds": 3}, "seeds must be of type array, not 3"),
+        ({"models": "some"}, "models must be 'all' or a list of model names or entries"),
+        ({"models": ["transformerr"]}, "models[0] names unknown model plugin 'transformerr'; avai"),
+        ({"systems": ["moon"]}, "systems[0] names unknown system 'moon'; available: coupled_osc"),
+        (
+            {"systems": [{"name": "coupled_oscillator", "n_trajectory": 3}]},
+            "unknown key 'n_trajectory' in systems[0]; accepted keys: dt, dtype",
+        ),
+        (
+            {"systems": [{"name": "coupled_oscillator", "params": {"mass": 2}}]},
+            "systems[0].params: unknown parameter 'mass' of system 'coupled_oscillator'; accepted",
+        ),
+        (
+            {"models": [{"plugin": "resnet", "hparams": {"widht": 8}}]},
+            "models[0].hparams: unknown hyperparameter 'widht' of model plugin 'resnet' "
+            "(resnet.py); accepted: width (int, default 64), depth (int, default 2)",
+        ),
+        (
+            {"models": [{"plugin": "resnet", "hparams": {"width": 8.5}}]},
+            "models[0].hparams.width must be of type int for model plugin 'resnet', not 8.5",
+        ),
+        ({"models": ["resnet", "resnet"]}, "models[1]: a model named 'resnet' is already listed"),
+        ({"models": [{"plugin": "resnet", "name": "a/b"}]}, "models[0].name = 'a/b' may only use"),
+    ],
+)
+def test_bad_config_gives_one_sentence_naming_the_file_and_key(config, message):
+    with pytest.raises(ConfigError) as caught:
+        resolve(config, source="x.yaml")
+    text = str(caught.value)
+    assert text.startswith("x.yaml: ") and message in text
+    assert "\n" not in text
+
+
+def test_incompatible_pairs_are_skipped_with_a_reason(workflow_copy):
+    (workflow_copy / "plugins/models/needs_odd.py").write_text(
+        "from phasebench import ModelPlugin\n\n\nclass Odd(ModelPlugin):\n"
+        '    name = "odd_only"\n    requires = ("odd_dimension",)\n'
+    )
+    plan = resolve({}, root=workflow_copy)
+    assert {"system": "coupled_oscillator", "model": "odd_only"} not in plan["runs"]
+    assert plan["skipped"] == [
+        {
+            "system": "coupled_oscillator",
+            "model": "odd_only",
+            "reason": "odd_only requires odd_dimension, which coupled_oscillator lacks",
+        }
+    ]

@@ -1,0 +1,92 @@
+"""Zarr data stores: schema, round trip, provenance, and clear errors for bad stores."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import TINY_SYSTEM
+from phasebench.data import load_split, open_store, simulate, write_store
+from phasebench.errors import DataError
+from phasebench.system import build_system
+
+
+def test_store_has_the_documented_schema(tiny_store):
+    ds = open_store(tiny_store)
+    assert ds["state"].dims == ("trajectory", "time", "dof")
+    assert ds["state"].dtype == np.float32
+    assert ds["energy"].dims == ("trajectory", "time")
+    assert ds["seed"].dims == ("trajectory",)
+    assert list(ds["dof"].values) == ["q1", "q2", "p1", "p2"]
+    assert set(ds["split"].values) == {"train", "val", "test"}
+    assert ds["time"].attrs["units"]
+    for key in ("system", "parameters", "integrator", "dt", "substeps", "phasebench_version",
+                "git_commit", "config_hash", "created"):
+        assert key in ds.attrs, key
+    assert ds.attrs["system"] == "coupled_oscillator"
+    assert ds.attrs["integrator"] == "stormer_verlet" and ds.attrs["dt"] == 0.4
+    assert json.loads(ds.attrs["parameters"])["k"] == 1.0
+    # Chunks hold whole trajectories.
+    assert ds["state"].encoding["chunks"][1:] == (31, 4)
+
+
+def test_round_trip_keeps_every_value(tmp_path):
+    system = build_system("coupled_oscillator")
+    ds = simulate(system, {**TINY_SYSTEM, "dtype": "float64"})
+    write_store(ds, tmp_path / "a.zarr")
+    back = open_store(tmp_path / "a.zarr").load()
+    xr.testing.assert_identical(back.drop_encoding(), ds.drop_encoding())
+    assert not (tmp_path / "a.zarr.partial").exists()
+
+
+def test_energy_column_matches_the_states(tiny_store):
+    ds = open_store(tiny_store)
+    system = build_system("coupled_oscillator")
+    np.testing.assert_allclose(
+        system.hamiltonian(ds["state"].values.astype(np.float64)), ds["energy"].values, rtol=1e-5
+    )
+
+
+def test_same_seed_same_data_and_trajectories_are_independently_reproducible():
+    system = build_system("coupled_oscillator")
+    a = simulate(system, TINY_SYSTEM)
+    b = simulate(system, {**TINY_SYSTEM, "n_trajectories": 20})
+    np.testing.assert_array_equal(a["state"].values, b["state"].values[:12])
+    x0 = system.sample_initial(np.random.default_rng(int(a["seed"][5])), 1)
+    np.testing.assert_allclose(a["state"].values[5, 0], x0[0], rtol=1e-6)
+
+
+def test_load_split_returns_only_that_split(tiny_store):
+    ds = open_store(tiny_store)
+    train = load_split(ds, "train")
+    assert train.shape == ((ds["split"] == "train").sum().item(), 31, 4)
+    with pytest.raises(DataError, match="has no trajectories in split 'test_ood'"):
+        load_split(ds, "test_ood", "my.zarr")
+
+
+def test_missing_store_is_named(tmp_path):
+    with pytest.raises(DataError, match=rf"^{tmp_path}/nothing.zarr: no such data store"):
+        open_store(tmp_path / "nothing.zarr")
+
+
+def test_foreign_store_is_named(tmp_path):
+    xr.Dataset({"a": ("x", [1, 2])}).to_zarr(tmp_path / "f.zarr", zarr_format=3, consolidated=False)
+    with pytest.raises(DataError, match=r"f.zarr: not a phasebench-trajectories/1 store"):
+        open_store(tmp_path / "f.zarr")
+
+
+def test_truncated_store_is_named(tiny_store, tmp_path):
+    copy = tmp_path / "t.zarr"
+    shutil.copytree(tiny_store, copy)
+    shutil.rmtree(copy / "state")
+    with pytest.raises(DataError, match=r"t.zarr: "):
+        open_store(copy)
+
+
+def test_non_zarr_folder_is_named(tmp_path):
+    (tmp_path / "junk.zarr").mkdir()
+    (tmp_path / "junk.zarr" / "zarr.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"junk.zarr: not a readable Zarr store"):
+        open_store(tmp_path / "junk.zarr")

@@ -1,0 +1,150 @@
+"""Plugin discovery: the static scan, the real import, and entry points."""
+
+import sys
+import textwrap
+
+import pytest
+
+from conftest import phasebench_cli
+from phasebench import registry
+from phasebench.errors import PluginError
+
+GOOD_MODEL = '''
+from phasebench import ModelPlugin
+
+
+class Echo(ModelPlugin):
+    name = "echo"
+    family = "test"
+
+    def __init__(self, spec, gain: float = 1.0, label: str = "x"):
+        super().__init__(spec)
+        self.gain = gain
+
+    def forward(self, window):
+        return self.gain * window
+'''
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_static_scan_finds_builtins_with_their_hyperparameters():
+    models = registry.scan("models")
+    assert {"resnet", "lstm"} <= set(models)
+    resnet = models["resnet"]
+    assert [(h.name, h.annotation, h.default) for h in resnet.hparams] == [
+        ("width", "int", 64),
+        ("depth", "int", 2),
+    ]
+    assert resnet.attrs["input_steps"] == 1 and resnet.attrs["output_steps"] == 1
+    assert resnet.module == "plugins.models.resnet"
+    systems = registry.scan("systems")
+    assert systems["coupled_oscillator"].attrs["canonical"] is True
+
+
+def test_static_scan_does_not_import_torch():
+    import subprocess
+
+    code = (
+        "import sys; from phasebench import registry, config; registry.scan('models'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_syntax_error_is_reported_with_file_and_line(tmp_path):
+    path = write(tmp_path / "broken.py", "class A(ModelPlugin):\n    name = 'a'\n    def f(:\n")
+    with pytest.raises(PluginError, match=rf"^{path}:3: syntax error"):
+        registry.scan_file(path, "models", "x")
+
+
+def test_module_without_plugin_class_is_an_error(tmp_path):
+    path = write(tmp_path / "empty.py", "X = 1\n")
+    with pytest.raises(PluginError, match=rf"{path}:1: no plugin class found.*ModelPlugin"):
+        registry.scan_file(path, "models", "x")
+
+
+def test_plugin_without_literal_name_is_an_error(tmp_path):
+    path = write(tmp_path / "noname.py", "class A(ModelPlugin):\n    family = 'x'\n")
+    with pytest.raises(PluginError, match=rf"{path}:1: plugin class A needs a literal name"):
+        registry.scan_file(path, "models", "x")
+
+
+def test_hyperparameter_without_default_is_an_error(tmp_path):
+    source = "class A(ModelPlugin):\n    name = 'a'\n    def __init__(self, spec, width: int):\n"
+    path = write(tmp_path / "nodefault.py", source + "        pass\n")
+    with pytest.raises(PluginError, match=r"nodefault.py:3: hyperparameter 'width' .* no default"):
+        registry.scan_file(path, "models", "x")
+
+
+def test_duplicate_names_are_reported(tmp_path):
+    write(tmp_path / "plugins/models/a.py", GOOD_MODEL)
+    write(tmp_path / "plugins/models/b.py", GOOD_MODEL)
+    plugins, problems = registry.discover("models", tmp_path)
+    assert set(plugins) == {"echo"}
+    assert len(problems) == 1 and "name 'echo' is already used by" in problems[0]
+
+
+def test_broken_plugin_does_not_hide_the_others(tmp_path):
+    write(tmp_path / "plugins/models/good.py", GOOD_MODEL)
+    write(tmp_path / "plugins/models/bad.py", "def (\n")
+    plugins, problems = registry.discover("models", tmp_path)
+    assert set(plugins) == {"echo"}
+    assert problems == [f"{tmp_path / 'plugins/models/bad.py'}:1: syntax error: invalid syntax"]
+    with pytest.raises(PluginError, match="bad.py:1"):
+        registry.scan("models", tmp_path)
+
+
+def test_import_failure_is_named_by_plugins_check(workflow_copy):
+    body = GOOD_MODEL.replace("from phasebench", "import not_a_real_dependency\nfrom phasebench")
+    write(workflow_copy / "plugins/models/needs_dep.py", body)
+    result = phasebench_cli("plugins", "check", root=workflow_copy)
+    assert result.returncode == 1
+    assert "ok   model  resnet" in result.stdout
+    assert (
+        f"FAIL model  echo: {workflow_copy}/plugins/models/needs_dep.py:6: import failed: "
+        "ModuleNotFoundError: No module named 'not_a_real_dependency'" in result.stdout
+    )
+
+
+def test_plugins_check_reports_a_syntax_error_and_passes_when_all_are_good(workflow_copy):
+    assert phasebench_cli("plugins", "check", root=workflow_copy).returncode == 0
+    write(workflow_copy / "plugins/models/typo.py", "class X(ModelPlugin)\n")
+    result = phasebench_cli("plugins", "check", root=workflow_copy)
+    assert result.returncode == 1
+    assert f"{workflow_copy}/plugins/models/typo.py:1: syntax error" in result.stdout
+
+
+def test_plugins_list_names_every_plugin_and_where_it_lives():
+    result = phasebench_cli("plugins", "list")
+    assert result.returncode == 0
+    for name, path in [("resnet", "resnet.py"), ("lstm", "lstm.py"), ("coupled_oscillator", "")]:
+        line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [name])
+        assert path in line
+
+
+def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
+    """A real installed distribution (a .dist-info on sys.path) registering a model."""
+    write(tmp_path / "site/extra_models/echo_model.py", GOOD_MODEL.replace('"echo"', '"ep_echo"'))
+    write(tmp_path / "site/extra_models/__init__.py", "")
+    write(
+        tmp_path / "site/extra_models-1.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: extra-models\nVersion: 1.0\n",
+    )
+    write(
+        tmp_path / "site/extra_models-1.0.dist-info/entry_points.txt",
+        "[phasebench.models]\nep_echo = extra_models.echo_model:Echo\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    models = registry.scan("models")
+    info = models["ep_echo"]
+    assert info.origin.startswith("entry point ep_echo")
+    assert [h.name for h in info.hparams] == ["gain", "label"]
+    cls = registry.load_class(info)
+    assert cls.name == "ep_echo"
+    assert {"resnet", "lstm"} <= set(models)  # the folder plugins are still there

@@ -1,0 +1,85 @@
+"""The Lightning wrapper and data module, and the train → checkpoint → evaluate chain."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_TRAINING
+from phasebench.evaluation import evaluate, load_model, valid_time
+from phasebench.training import PluginModule, TrajectoryWindows, train, windows
+
+
+def test_windows_are_consecutive_states():
+    states = torch.arange(2 * 6 * 3, dtype=torch.float32).reshape(2, 6, 3)
+    data = windows(states, 2, 1)
+    assert len(data) == 2 * 4
+    inputs, targets = data[5]  # trajectory 1, start 1
+    torch.testing.assert_close(inputs, states[1, 1:3])
+    torch.testing.assert_close(targets, states[1, 3:4])
+
+
+def test_data_module_loads_train_and_val_once_in_memory(tiny_store):
+    dm = TrajectoryWindows(tiny_store, input_steps=4, output_steps=1, batch_size=16)
+    dm.setup("fit")
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (16, 4, 4) and y.shape == (16, 1, 4)
+    assert isinstance(dm.train_set.tensors[0], torch.Tensor)  # no per-sample Zarr reads
+    assert len(dm.val_set) == 3 * (31 - 5 + 1)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    summary = train(tiny_store, out, "resnet", {"width": 16, "depth": 1}, TINY_TRAINING, seed=3)
+    return out, summary
+
+
+def test_train_writes_the_fixed_outputs(trained_run):
+    out, summary = trained_run
+    for name in ("best.ckpt", "metrics.csv", "hparams.yaml", "train.json"):
+        assert (out / name).is_file(), name
+    recorded = json.loads((out / "train.json").read_text())
+    assert recorded == summary
+    assert recorded["epochs"] == 2 and recorded["device"] == "cpu" and recorded["seed"] == 3
+    assert recorded["parameters"] == (4 * 16 + 16) + (16 * 4 + 4)
+    assert np.isfinite(recorded["best_val_loss"])
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "train_loss", "val_loss"} <= set(header)
+
+
+def test_same_seed_gives_the_same_training_on_cpu(trained_run, tiny_store, tmp_path):
+    out, summary = trained_run
+    again = train(tiny_store, tmp_path, "resnet", {"width": 16, "depth": 1}, TINY_TRAINING, seed=3)
+    assert again["best_val_loss"] == summary["best_val_loss"]
+    first, second = load_model(out / "best.ckpt"), load_model(tmp_path / "best.ckpt")
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_evaluation_rolls_out_the_whole_test_trajectories(trained_run, tiny_store):
+    out, summary = trained_run
+    settings = {"horizons": [2.0, 1000.0], "valid_threshold": 0.1}
+    result, scalars = evaluate(out / "best.ckpt", tiny_store, settings, summary, "resnet")
+    assert result["rel_error"].dims == ("trajectory", "time")
+    assert result.sizes["time"] == 31 and result.sizes["trajectory"] == 3
+    assert float(result["rel_error"].isel(time=0).max()) == 0.0  # the given first state
+    assert scalars["rollout_steps"] == 30
+    assert "error_t2" in scalars and "error_t1000" not in scalars  # beyond the data
+    assert scalars["parameters"] == summary["parameters"]
+    assert 0 < scalars["one_step_error"] < scalars["final_error"]  # errors compound in rollouts
+    assert float(result["energy_error"].isel(time=0).max()) == 0.0
+
+
+def test_valid_time_is_the_first_crossing():
+    t = np.arange(5) * 0.5
+    error = np.array([[0, 0.05, 0.2, 0.05, 0.3], [0, 0, 0, 0, 0], [0, np.nan, 0, 0, 0]])
+    np.testing.assert_array_equal(valid_time(error, t, 0.1), [1.0, 2.0, 0.5])
+
+
+def test_module_checkpoint_hyperparameters_rebuild_the_plugin(tiny_store):
+    spec = {"name": "s", "dim": 4, "state_names": ["a", "b", "c", "d"], "canonical": True, "dt": 1}
+    module = PluginModule("lstm", {"hidden": 8, "layers": 1}, spec, TINY_TRAINING)
+    assert module.hparams["plugin"] == "lstm" and module.hparams["hparams"]["hidden"] == 8
+    assert module.model.lstm.hidden_size == 8
