@@ -3,9 +3,10 @@
 import pytest
 import yaml
 
-from conftest import REPO
 from phasebench.config import resolve
 from phasebench.errors import ConfigError
+
+from conftest import REPO
 
 
 def test_defaults_fill_an_empty_config():

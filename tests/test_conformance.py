@@ -4,12 +4,13 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from conftest import TINY_TRAINING
 from phasebench import registry
 from phasebench.evaluation import load_model
 from phasebench.model import ModelPlugin, build_model
 from phasebench.spec import SystemSpec
 from phasebench.training import PluginModule, TrajectoryWindows
+
+from conftest import TINY_TRAINING
 
 MODELS = sorted(registry.scan("models"))
 SPEC = SystemSpec("coupled_oscillator", 4, ("q1", "q2", "p1", "p2"), True, 0.4)
@@ -65,8 +66,12 @@ def test_checkpoint_round_trip_through_lightning(name, tiny_store, tmp_path):
     model = module.model
     data = TrajectoryWindows(tiny_store, model.input_steps, model.output_steps, 64)
     trainer = pl.Trainer(
-        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
     )
     trainer.fit(module, datamodule=data)
     trainer.save_checkpoint(tmp_path / "m.ckpt")

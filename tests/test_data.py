@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import TINY_SYSTEM
 from phasebench.data import load_split, open_store, simulate, write_store
 from phasebench.errors import DataError
 from phasebench.system import build_system
+
+from conftest import TINY_SYSTEM
 
 
 def test_store_has_the_documented_schema(tiny_store):
@@ -22,8 +23,17 @@ def test_store_has_the_documented_schema(tiny_store):
     assert list(ds["dof"].values) == ["q1", "q2", "p1", "p2"]
     assert set(ds["split"].values) == {"train", "val", "test"}
     assert ds["time"].attrs["units"]
-    for key in ("system", "parameters", "integrator", "dt", "substeps", "phasebench_version",
-                "git_commit", "config_hash", "created"):
+    for key in (
+        "system",
+        "parameters",
+        "integrator",
+        "dt",
+        "substeps",
+        "phasebench_version",
+        "git_commit",
+        "config_hash",
+        "created",
+    ):
         assert key in ds.attrs, key
     assert ds.attrs["system"] == "coupled_oscillator"
     assert ds.attrs["integrator"] == "stormer_verlet" and ds.attrs["dt"] == 0.4

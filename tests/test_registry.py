@@ -5,11 +5,12 @@ import textwrap
 
 import pytest
 
-from conftest import phasebench_cli
 from phasebench import registry
 from phasebench.errors import PluginError
 
-GOOD_MODEL = '''
+from conftest import phasebench_cli
+
+GOOD_MODEL = """
 from phasebench import ModelPlugin
 
 
@@ -23,7 +24,7 @@ class Echo(ModelPlugin):
 
     def forward(self, window):
         return self.gain * window
-'''
+"""
 
 
 def write(path, text):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_TRAINING
 from phasebench.evaluation import evaluate, load_model, valid_time
 from phasebench.training import PluginModule, TrajectoryWindows, train, windows
+
+from conftest import TINY_TRAINING
 
 
 def test_windows_are_consecutive_states():

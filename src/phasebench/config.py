@@ -172,7 +172,9 @@ def _resolve_systems(config, schema, source, systems) -> dict:
 
 
 def _resolve_models(config, schema, source, models) -> dict:
-    entries = sorted(models) if config["models"] == "all" else config["models"]
+    # "all" (alone or as a list item) stands for every registered plugin with its defaults.
+    entries = ["all"] if config["models"] == "all" else config["models"]
+    entries = [e for entry in entries for e in (sorted(models) if entry == "all" else [entry])]
     resolved = {}
     for i, entry in enumerate(entries):
         entry = {"plugin": entry} if isinstance(entry, str) else copy.deepcopy(entry)

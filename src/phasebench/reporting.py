@@ -86,6 +86,7 @@ def plot_curves(curves: dict[str, xr.DataArray], ylabel: str, title: str):
     """Mean over seeds as a line and min–max over seeds as a band, log scale."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for model, curve in curves.items():
+        curve = curve.where(curve > 0)  # exact given states (error 0) have no place on a log axis
         time = curve["time"].values
         line = ax.plot(time, curve.mean("seed"), label=model)[0]
         if curve.sizes["seed"] > 1:
@@ -131,4 +132,8 @@ def overview(results_dir, runs, seeds) -> pd.DataFrame:
         "parameters": "parameters",
     }
     table = pd.DataFrame(rows).groupby(["system", "model"])[list(columns)].mean()
-    return table.rename(columns=columns).sort_values(["system", "final rollout error"])
+    table = table.sort_values(["system", "final_error"])
+    table["parameters"] = table["parameters"].astype(int)
+    for column in ("final_error", "valid_time", "final_energy_error"):
+        table[column] = [_format(value, 0.0) for value in table[column]]
+    return table.rename(columns=columns)

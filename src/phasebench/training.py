@@ -142,6 +142,8 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         "best_val_loss": float(best),
         "final_train_loss": float(trainer.callback_metrics.get("train_loss", float("nan"))),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "input_steps": model.input_steps,
+        "output_steps": model.output_steps,
         "device": str(trainer.strategy.root_device),
         "stopped_early": trainer.current_epoch < training["max_epochs"],
         "torch_version": torch.__version__,
