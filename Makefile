@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores all
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -35,6 +35,7 @@ wildcard_constraints:
     system="|".join(map(re.escape, SYSTEMS)),
     model="|".join(map(re.escape, MODELS)),
     seed=r"\d+",
+    integrator=r"[a-z0-9_]+",
 
 
 def runs_of(system):

@@ -23,6 +23,16 @@ TINY_SYSTEM = {
     "seed": 0,
     "splits": {"train": 0.5, "val": 0.25, "test": 0.25},
 }
+# Headless Chromium on a machine without network or display (see DEVELOPERS.md).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TINY_TRAINING = {
     "max_epochs": 2,
     "batch_size": 64,
@@ -45,10 +55,9 @@ def tiny_store(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def workflow_copy(tmp_path) -> Path:
-    """The Snakefile, rules, notebooks, plugins and configs, copied to a temporary folder."""
-    root = tmp_path / "phasebench"
+def copy_workflow(folder: Path) -> Path:
+    """The Snakefile, rules, notebooks, plugins and configs, copied into `folder`."""
+    root = folder / "phasebench"
     root.mkdir()
     for name in WORKFLOW_FILES:
         source = REPO / name
@@ -57,6 +66,11 @@ def workflow_copy(tmp_path) -> Path:
         else:
             shutil.copy(source, root / name)
     return root
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    return copy_workflow(tmp_path)
 
 
 def tool_env() -> dict:

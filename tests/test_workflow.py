@@ -1,12 +1,14 @@
 """The real Snakefile: bad input stops it before any job, and the CI experiment runs end to end."""
 
 import json
+import os
 import re
+import shutil
 import textwrap
 
 import pytest
 
-from conftest import snakemake
+from conftest import CHROMIUM_FLAGS, copy_workflow, snakemake
 
 DROP_IN = '''
 """A linear one-step map x_{n+1} = x_n + A x_n, dropped in by a test."""
@@ -100,54 +102,142 @@ def test_plugin_with_failing_import_fails_only_its_own_jobs(workflow_copy):
     assert (workflow_copy / "results/eval/coupled_oscillator/resnet/seed0.json").is_file()
 
 
-@pytest.mark.slow
-def test_ci_experiment_end_to_end(workflow_copy):
-    (workflow_copy / "plugins/models/linear_step.py").write_text(DROP_IN)
-    args = ("--cores", "2", "--configfile", "configs/ci.yaml")
-    result = snakemake(workflow_copy, *args)
-    assert result.returncode == 0, result.stderr[-3000:]
+MODELS = ["linear_step", "lstm", "resnet", "resnet_small", "resnet_diverging"]
+CI_ARGS = ("--cores", "2", "--configfile", "configs/ci.yaml", "extra.yaml")
+# The CI experiment plus a dropped-in plugin and a variant whose training blows up.
+EXTRA_CONFIG = """
+models:
+  - all
+  - {plugin: resnet, name: resnet_small, hparams: {width: 16, depth: 1}}
+  - {plugin: resnet, name: resnet_diverging, training: {lr: 1.0e+30}}
+"""
 
-    results = workflow_copy / "results"
-    models = ["linear_step", "lstm", "resnet", "resnet_small"]
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    """The CI experiment, run once by the real Snakefile in a copy of the workflow."""
+    root = copy_workflow(tmp_path_factory.mktemp("ci"))
+    (root / "plugins/models/linear_step.py").write_text(DROP_IN)
+    (root / "extra.yaml").write_text(EXTRA_CONFIG)
+    result = snakemake(root, *CI_ARGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+@pytest.mark.slow
+def test_every_stage_writes_its_outputs(ci_run):
+    results = ci_run / "results"
     assert (results / "data/coupled_oscillator.zarr/zarr.json").is_file()
-    for model in models:
+    for model in MODELS:
         for seed in (0, 1):
             run = results / f"runs/coupled_oscillator/{model}/seed{seed}"
-            assert {p.name for p in run.iterdir()} >= {
-                "best.ckpt",
-                "metrics.csv",
-                "hparams.yaml",
-                "train.json",
-            }
+            names = {p.name for p in run.iterdir()}
+            assert names >= {"best.ckpt", "metrics.csv", "hparams.yaml", "train.json"}
             scalars = json.loads(
                 (results / f"eval/coupled_oscillator/{model}/seed{seed}.json").read_text()
             )
             assert scalars["model"] == model and scalars["seed"] == seed
             window = json.loads((run / "train.json").read_text())["input_steps"]
             assert scalars["rollout_steps"] + window == 61  # whole test trajectories
+    for integrator in ("stormer_verlet", "rk4"):
+        reference = json.loads(
+            (results / f"eval/coupled_oscillator/numerical/{integrator}.json").read_text()
+        )
+        assert reference["family"] == "numerical method" and reference["final_error"] < 1
+    assert (results / "logs/reports/coupled_oscillator.ipynb").is_file()
 
+
+@pytest.mark.slow
+def test_diverging_training_is_recorded_and_the_rest_completes(ci_run):
+    runs = ci_run / "results/runs/coupled_oscillator"
+    summary = json.loads((runs / "resnet_diverging/seed0/train.json").read_text())
+    assert summary["status"] == "diverged" and summary["best_val_loss"] is None
+    scalars = json.loads(
+        (ci_run / "results/eval/coupled_oscillator/resnet_diverging/seed0.json").read_text()
+    )
+    assert scalars["diverged"] and scalars["training_diverged"]
+    healthy = json.loads((runs / "resnet/seed0/train.json").read_text())
+    assert healthy["status"] == "ok"
+    html = (ci_run / "results/reports/coupled_oscillator.html").read_text()
+    assert "diverged (2/2)" in html and "Diverged runs" in html
+
+
+@pytest.mark.slow
+def test_reports_name_every_model_and_hold_no_errors(ci_run):
+    reports = ci_run / "results/reports"
     for report in ("coupled_oscillator.html", "index.html"):
-        html = (results / "reports" / report).read_text()
-        for model in models:
+        html = (reports / report).read_text()
+        for model in MODELS:
             assert model in html, (report, model)
         # No exception, warning or other stderr output made it into the report.
-        assert (
-            "Traceback" not in html
-            and 'data-mime-type="application/vnd.jupyter.stderr"' not in html
-        )
-    assert (results / "logs/reports/coupled_oscillator.ipynb").is_file()
-    system_html = (results / "reports/coupled_oscillator.html").read_text()
-    assert system_html.count('src="data:image/png;base64') == 2  # error and energy plots
-    assert "phasebench CI" in system_html
+        assert "Traceback" not in html
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
+        assert 'src="http' not in html  # nothing to fetch: opens offline
+    system_html = (reports / "coupled_oscillator.html").read_text()
+    for section in (
+        "Leaderboard",
+        "Rollout error over time",
+        "Energy error over time",
+        "Phase portraits",
+        "Accuracy against cost",
+        "Provenance",
+        "data_hash",
+    ):
+        assert section in system_html, section
+    assert system_html.count('src="data:image/png;base64') == 4  # errors, energy, phase, Pareto
+    assert "numerical: stormer_verlet" in system_html and "phasebench CI" in system_html
 
-    # Nothing changed: nothing to do.
-    again = snakemake(workflow_copy, *args, "-n")
+
+def chromium() -> str | None:
+    return shutil.which("chromium")
+
+
+@pytest.mark.slow
+def test_reports_load_in_headless_chromium_without_errors(ci_run):
+    if chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make test` installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        for report in ("coupled_oscillator.html", "index.html"):
+            text, problems, images = open_in_browser(browser, ci_run / "results/reports" / report)
+            assert problems == [], (report, problems)
+            for model in MODELS:
+                assert model in text, (report, model)
+            assert all(width > 0 for width in images)  # every plot decoded
+        browser.close()
+
+
+def open_in_browser(browser, path):
+    """The page's visible text, its errors and failed requests, and its images' widths."""
+    page = browser.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("requestfailed", lambda request: problems.append(request.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri(), wait_until="load")
+    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+    return page.inner_text("body"), problems, images
+
+
+@pytest.mark.slow
+def test_rerun_with_nothing_changed_does_nothing(ci_run):
+    again = snakemake(ci_run, *CI_ARGS, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
-    # Editing one plugin retrains only that model.
-    lstm = workflow_copy / "plugins/models/lstm.py"
-    lstm.write_text(lstm.read_text() + "\n# edited\n")
-    plan = snakemake(workflow_copy, *args, "-n")
+
+@pytest.mark.slow
+def test_editing_one_plugin_retrains_only_that_model(ci_run):
+    lstm = ci_run / "plugins/models/lstm.py"
+    original = lstm.read_text()
+    lstm.write_text(original + "\n# edited\n")
+    try:
+        plan = snakemake(ci_run, *CI_ARGS, "-n")
+    finally:
+        lstm.write_text(original)
     counts = job_counts(plan.stdout)
     assert counts["train"] == 2 and counts["evaluate"] == 2
     assert "runs/coupled_oscillator/lstm/seed0" in plan.stdout

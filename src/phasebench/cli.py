@@ -67,7 +67,7 @@ def _train(args) -> int:
     )
     print(
         f"{args.out}: {summary['epochs']} epochs in {summary['wall_time_s']:.1f} s, "
-        f"best val_loss {summary['best_val_loss']:.3e}"
+        f"best val_loss {summary['best_val_loss']}, status {summary['status']}"
     )
     return 0
 
@@ -83,6 +83,16 @@ def _evaluate(args) -> int:
     print(
         f"{args.out_json}: final error {scalars['final_error']}, valid time {scalars['valid_time']}"
     )
+    return 0
+
+
+def _evaluate_integrator(args) -> int:
+    from phasebench.evaluation import evaluate_integrator, write_results
+
+    settings = json.loads(args.settings)
+    result, scalars = evaluate_integrator(Path(args.data), args.integrator, settings)
+    write_results(result, scalars, Path(args.out_zarr), Path(args.out_json))
+    print(f"{args.out_json}: final error {scalars['final_error']}")
     return 0
 
 
@@ -116,6 +126,15 @@ def parser() -> argparse.ArgumentParser:
     for name in ("checkpoint", "train-json", "data", "out-zarr", "out-json"):
         ev.add_argument(f"--{name}", required=True)
     ev.set_defaults(run=_evaluate)
+
+    num = sub.add_parser(
+        "evaluate-integrator", help="score a system's integrator at the data's step (reference)"
+    )
+    num.add_argument("--settings", required=True, help="JSON: the evaluation settings")
+    num.add_argument("--integrator", required=True)
+    for name in ("data", "out-zarr", "out-json"):
+        num.add_argument(f"--{name}", required=True)
+    num.set_defaults(run=_evaluate_integrator)
     return top
 
 

@@ -164,6 +164,9 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
         entry["params"] = {**declared, **entry["params"]}
+        # The reports' "numerical method" rows: the data's integrator and RK4 at the data's step.
+        data_integrator = integrator or info.attrs.get("default_integrator", "rk4")
+        entry["reference_integrators"] = list(dict.fromkeys([data_integrator, "rk4"]))
         entry["canonical"] = bool(info.attrs.get("canonical", True))
         entry["dim"] = len(info.attrs.get("state_names", ()))
         entry["plugin_path"] = str(info.path)
@@ -263,7 +266,8 @@ def resolve_workflow_config(config: dict, files, overrides: dict | None, root: P
 
 def simulate_settings(system: dict) -> dict:
     """What the simulate job needs: the system entry without its DAG bookkeeping."""
-    return {k: v for k, v in system.items() if k not in ("plugin_path", "canonical", "dim")}
+    bookkeeping = ("plugin_path", "canonical", "dim", "reference_integrators")
+    return {k: v for k, v in system.items() if k not in bookkeeping}
 
 
 def train_settings(model: dict, seed: int) -> dict:

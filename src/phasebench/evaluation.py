@@ -1,6 +1,8 @@
-"""Long autoregressive rollouts on the test split and the errors that judge them.
+"""Long autoregressive rollouts on the test splits, judged by `phasebench.metrics`.
 
-Loads checkpoints with plain torch (no Lightning), so an evaluation job starts fast.
+A trained model and the system's own integrators (taking one step per saved sample, the "numerical
+method" rows of the reports) are scored the same way. Checkpoints load with plain torch, no
+Lightning, so an evaluation job starts fast.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 import math
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +20,25 @@ import xarray as xr
 
 from phasebench.data import load_split, open_store, write_store
 from phasebench.errors import DataError
+from phasebench.integrators import INTEGRATORS
+from phasebench.metrics import (
+    invariant_errors,
+    map_structure_errors,
+    relative_error,
+    rollout_scalars,
+)
 from phasebench.model import ModelPlugin, build_model
 from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
 FORMAT = "phasebench-evaluation/1"
+# Scalars of the test split are unprefixed; those of the out-of-distribution split get "ood_".
+SPLIT_PREFIXES = {"test": "", "test_ood": "ood_"}
+STRUCTURE_WINDOWS = 8  # test windows at which the Jacobian of the learned map is measured
+
+# A predictor maps true trajectories (n, T, D) to predicted ones, the time it took, and the
+# number of steps it took.
+Predictor = Callable[[np.ndarray], tuple[np.ndarray, float, int]]
 
 
 def load_model(checkpoint: Path) -> ModelPlugin:
@@ -37,104 +54,166 @@ def load_model(checkpoint: Path) -> ModelPlugin:
     return model.eval()
 
 
-def relative_error(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """‖x̂ − x‖ / ‖x‖ per state, over the last axis."""
-    return np.linalg.norm(prediction - truth, axis=-1) / np.linalg.norm(truth, axis=-1)
-
-
 def one_step_error(model: ModelPlugin, truth: np.ndarray) -> float:
     """Mean relative error of predictions from true windows (teacher forcing)."""
-    k, m = model.input_steps, model.output_steps
-    states = torch.from_numpy(truth)
-    cut = states.unfold(1, k + m, 1).permute(0, 1, 3, 2).reshape(-1, k + m, states.shape[-1])
+    windows = true_windows(model, truth)
+    k = model.input_steps
     with torch.no_grad():
-        prediction = model(cut[:, :k]).numpy()
-    return float(relative_error(prediction, cut[:, k:].numpy()).mean())
+        prediction = model(windows[:, :k]).numpy()
+    return float(relative_error(prediction, windows[:, k:].numpy()).mean())
 
 
-def valid_time(error: np.ndarray, time_axis: np.ndarray, threshold: float) -> np.ndarray:
-    """Per trajectory, the first time its error exceeds `threshold` (the end if never)."""
-    beyond = ~(error <= threshold)  # NaN counts as beyond
-    first = np.where(beyond.any(axis=1), beyond.argmax(axis=1), len(time_axis) - 1)
-    return time_axis[first]
+def true_windows(model: ModelPlugin, truth: np.ndarray) -> torch.Tensor:
+    length = model.input_steps + model.output_steps
+    states = torch.from_numpy(truth)
+    return states.unfold(1, length, 1).permute(0, 1, 3, 2).reshape(-1, length, states.shape[-1])
 
 
-def _finite_or_none(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
+def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
+    def predict(truth):
+        k, moved = model.input_steps, model.to(device)
+        window = torch.from_numpy(truth[:, :k]).to(device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        prediction = moved.rollout(window, truth.shape[1] - k)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        model.to("cpu")
+        return (
+            prediction.cpu().numpy(),
+            seconds,
+            math.ceil((truth.shape[1] - k) / model.output_steps),
+        )
+
+    return predict
+
+
+def _integrator_predictor(system, integrator: str, dt: float) -> Predictor:
+    def predict(truth):
+        start = time.perf_counter()
+        steps = truth.shape[1] - 1
+        prediction = INTEGRATORS[integrator](system.vector_field, truth[:, 0], dt, steps, 1)
+        return prediction, time.perf_counter() - start, steps
+
+    return predict
+
+
+def _finite_or_none(value):
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_step=None):
+    """Predict every evaluated split of `ds`; the per-step errors and the scalars."""
+    system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
+    time_axis = ds["time"].values
+    parts, scalars = [], {}
+    for split, prefix in SPLIT_PREFIXES.items():
+        if split != "test" and not (ds["split"] == split).any():
+            continue
+        truth = load_split(ds, split, str(data))
+        prediction, seconds, steps = predict(truth)
+        errors = {"rel_error": relative_error(prediction, truth)}
+        invariants = invariant_errors(system, prediction, truth)
+        errors.update({f"{name}_error": values for name, values in invariants.items()})
+        split_scalars = rollout_scalars(errors["rel_error"], invariants, time_axis, settings)
+        if one_step is not None:
+            split_scalars["one_step_error"] = one_step(truth)
+        split_scalars["diverged"] = not bool(np.isfinite(prediction).all())
+        if split == "test":
+            split_scalars["inference_ms_per_step"] = 1e3 * seconds / steps
+            split_scalars["rollout_steps"] = steps
+            split_scalars["test_trajectories"] = int(truth.shape[0])
+        scalars.update({prefix + key: value for key, value in split_scalars.items()})
+        index = ds["trajectory"].values[(ds["split"] == split).values]
+        dims = ("trajectory", "time")
+        parts.append(
+            xr.Dataset(
+                {
+                    **{name: (dims, values) for name, values in errors.items()},
+                    "state_pred": (dims + ("dof",), prediction.astype(np.float32)),
+                },
+                coords={"trajectory": index, "split": ("trajectory", [split] * len(index))},
+            )
+        )
+    curves = xr.concat(parts, dim="trajectory").assign_coords(time=ds["time"], dof=ds["dof"].values)
+    curves["split"] = curves["split"].astype(object)
+    return curves, scalars
+
+
+def _finish(curves: xr.Dataset, scalars: dict, ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
+    scalars = {key: _finite_or_none(value) for key, value in scalars.items()}
+    curves.attrs = {
+        "format": FORMAT,
+        "system": ds.attrs["system"],
+        "data_config_hash": ds.attrs.get("config_hash", ""),
+        "scalars": json.dumps(scalars),
+    }
+    return curves, scalars
 
 
 def evaluate(checkpoint: Path, data: Path, settings: dict, train_summary: dict, model_name: str):
-    """Roll out every test trajectory from its first window to its end.
-
-    Returns the per-step errors as a Dataset and the scalar metrics as a dict.
-    """
+    """Roll a trained model out over every test (and test_ood) trajectory, from its first
+    window to its end. Returns the per-step errors as a Dataset and the scalars as a dict."""
     model = load_model(checkpoint)
     ds = open_store(data)
-    system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
-    truth = load_split(ds, "test", str(data))
-    time_axis = ds["time"].values
-    k = model.input_steps
-
-    start = time.perf_counter()
-    prediction = model.rollout(torch.from_numpy(truth[:, :k]), truth.shape[1] - k).numpy()
-    rollout_s = time.perf_counter() - start
-    model_calls = math.ceil((truth.shape[1] - k) / model.output_steps)
-
-    error = relative_error(prediction, truth)
-    energy0 = system.hamiltonian(truth[:, :1].astype(np.float64))
-    with np.errstate(over="ignore", invalid="ignore"):
-        energy = system.hamiltonian(prediction.astype(np.float64))
-        energy_error = np.abs(energy - energy0) / np.abs(energy0)
-    mean_error, mean_energy_error = error.mean(axis=0), energy_error.mean(axis=0)
-
+    curves, scalars = _score(
+        ds, data, _model_predictor(model), settings, lambda truth: one_step_error(model, truth)
+    )
+    if torch.cuda.is_available():
+        truth = load_split(ds, "test", str(data))
+        _, seconds, steps = _model_predictor(model, "cuda")(truth)
+        scalars["inference_ms_per_step_gpu"] = 1e3 * seconds / steps
+    windows = true_windows(model, load_split(ds, "test", str(data)))[:STRUCTURE_WINDOWS]
+    structure = map_structure_errors(model, windows[:, : model.input_steps], ds.attrs["canonical"])
+    training_diverged = train_summary.get("status") == "diverged"
     scalars = {
         "system": ds.attrs["system"],
         "model": model_name,
         "plugin": train_summary["plugin"],
+        "family": train_summary.get("family", "other"),
         "seed": train_summary["seed"],
-        "one_step_error": one_step_error(model, truth),
-        "final_error": mean_error[-1],
-        "valid_time": float(np.median(valid_time(error, time_axis, settings["valid_threshold"]))),
-        "final_energy_error": mean_energy_error[-1],
-        # Growth of the relative energy error per unit time (least squares slope).
-        "energy_drift": np.polyfit(time_axis, mean_energy_error, 1)[0]
-        if np.isfinite(mean_energy_error).all()
-        else math.inf,
+        **scalars,
+        **structure,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_time_s": train_summary["wall_time_s"],
         "epochs": train_summary["epochs"],
-        "inference_ms_per_step": 1e3 * rollout_s / model_calls,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "diverged": not bool(np.isfinite(prediction).all()),
-        "rollout_steps": int(truth.shape[1] - k),
-        "test_trajectories": int(truth.shape[0]),
+        "training_diverged": training_diverged,
+        "diverged": training_diverged or scalars["diverged"],
     }
-    for horizon in settings["horizons"]:
-        if horizon <= time_axis[-1]:
-            index = int(np.searchsorted(time_axis, horizon))
-            scalars[f"error_t{horizon:g}"] = mean_error[index]
-    scalars = {
-        key: _finite_or_none(v) if isinstance(v, float | np.floating) else v
-        for key, v in scalars.items()
-    }
+    return _finish(curves, scalars, ds)
 
-    test_index = ds["trajectory"].values[(ds["split"] == "test").values]
-    result = xr.Dataset(
-        {
-            "rel_error": (("trajectory", "time"), error),
-            "energy_error": (("trajectory", "time"), energy_error),
-            "state_pred": (("trajectory", "time", "dof"), prediction.astype(np.float32)),
-        },
-        coords={"trajectory": test_index, "time": ds["time"], "dof": ds["dof"].values},
-        attrs={
-            "format": FORMAT,
-            "system": ds.attrs["system"],
-            "data_config_hash": ds.attrs.get("config_hash", ""),
-            "scalars": json.dumps(scalars),
-        },
-    )
-    return result, scalars
+
+def evaluate_integrator(data: Path, integrator: str, settings: dict):
+    """Score the system's own `integrator`, one step per saved sample, as a reference row."""
+    ds = open_store(data)
+    system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
+    dt = float(ds.attrs["dt"])
+    predict = _integrator_predictor(system, integrator, dt)
+
+    def one_step(truth):
+        start = truth[:, :-1].reshape(-1, truth.shape[-1]).astype(np.float64)
+        step = INTEGRATORS[integrator](system.vector_field, start, dt, 1, 1)[:, 1]
+        return float(relative_error(step, truth[:, 1:].reshape(step.shape)).mean())
+
+    curves, scalars = _score(ds, data, predict, settings, one_step)
+    scalars = {
+        "system": ds.attrs["system"],
+        "model": f"numerical: {integrator}",
+        "plugin": integrator,
+        "family": "numerical method",
+        "seed": 0,
+        **scalars,
+        "parameters": 0,
+        "train_time_s": 0.0,
+        "epochs": 0,
+        "training_diverged": False,
+    }
+    return _finish(curves, scalars, ds)
 
 
 def write_results(result: xr.Dataset, scalars: dict, zarr_path: Path, json_path: Path) -> None:

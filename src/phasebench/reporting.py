@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,34 +11,50 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from phasebench.data import open_store
+from phasebench.data import load_split, open_store
 from phasebench.evaluation import FORMAT as EVAL_FORMAT
 
-# Leaderboard columns: metric -> (heading, lower is better). Rollout horizons are added as found.
-METRICS = {
+# Leaderboard columns in order: metric -> heading. Rollout horizons are inserted as found.
+ACCURACY = {
     "one_step_error": "one-step error",
     "final_error": "final rollout error",
     "valid_time": "valid time",
     "final_energy_error": "final energy error",
     "energy_drift": "energy drift / time",
+    "det_error": "|det J − 1|",
+    "symplectic_error": "‖JᵀΩJ − Ω‖",
+    "ood_final_error": "OOD final error",
+    "ood_valid_time": "OOD valid time",
+}
+COST = {
     "parameters": "parameters",
     "train_time_s": "train time [s]",
+    "epochs": "epochs",
     "inference_ms_per_step": "inference [ms/step]",
+    "inference_ms_per_step_gpu": "GPU inference [ms/step]",
+    "peak_memory_mb": "peak memory [MB]",
 }
+PARETO_COSTS = {
+    "train_time_s": "train time [s]",
+    "inference_ms_per_step": "inference time [ms/step]",
+    "parameters": "parameters",
+}
+NUMERICAL = "numerical: "
 
 
 def eval_path(results_dir, system: str, model: str, seed: int, ext: str) -> Path:
     return Path(results_dir) / "eval" / system / model / f"seed{seed}.{ext}"
 
 
-def load_scalars(results_dir, system: str, models, seeds) -> pd.DataFrame:
-    """One row per (model, seed) with every scalar metric of the evaluation."""
-    rows = [
-        json.loads(eval_path(results_dir, system, m, s, "json").read_text())
-        for m in models
-        for s in seeds
-    ]
-    return pd.DataFrame(rows)
+def numerical_path(results_dir, system: str, integrator: str, ext: str) -> Path:
+    return Path(results_dir) / "eval" / system / "numerical" / f"{integrator}.{ext}"
+
+
+def load_scalars(results_dir, system: str, models, seeds, integrators=()) -> pd.DataFrame:
+    """One row per (model, seed), plus one per reference integrator, with every scalar."""
+    paths = [eval_path(results_dir, system, m, s, "json") for m in models for s in seeds]
+    paths += [numerical_path(results_dir, system, i, "json") for i in integrators]
+    return pd.DataFrame([json.loads(path.read_text()) for path in paths])
 
 
 def _horizon_columns(df: pd.DataFrame) -> list[str]:
@@ -45,63 +62,197 @@ def _horizon_columns(df: pd.DataFrame) -> list[str]:
     return sorted(found, key=lambda c: float(c.removeprefix("error_t")))
 
 
-def leaderboard(scalars: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± standard deviation over seeds, best final rollout error first."""
-    metrics = ["one_step_error", *_horizon_columns(scalars), *list(METRICS)[1:]]
-    grouped = scalars.groupby("model")[metrics]
-    mean, std = grouped.mean(), grouped.std(ddof=0).fillna(0.0)
-    order = mean.sort_values("final_error", na_position="last").index
-    table = pd.DataFrame(index=order)
-    table["seeds"] = scalars.groupby("model").size()[order]
-    for metric in metrics:
-        heading = METRICS.get(metric, f"error at t={metric.removeprefix('error_t')}")
-        table[heading] = [_format(mean.at[m, metric], std.at[m, metric]) for m in order]
-    table.index.name = "model"
-    return table
-
-
-def _format(mean: float, std: float) -> str:
+def _format(mean: float, std: float = 0.0) -> str:
+    if pd.isna(mean):
+        return "–"
     if not np.isfinite(mean):
-        return "diverged"
+        return "∞"
     if abs(mean) >= 100 and float(mean).is_integer():
         return f"{mean:.0f}"
     text = f"{mean:.3g}"
-    return text if std == 0 else f"{text} ± {std:.2g}"
+    return text if not std else f"{text} ± {std:.2g}"
 
 
-def load_curves(results_dir, system: str, models, seeds, variable: str) -> dict[str, xr.DataArray]:
-    """Per model, `variable` averaged over test trajectories, with a `seed` dimension."""
+def seed_ranks(scalars: pd.DataFrame, metric: str = "final_error") -> pd.DataFrame:
+    """Each model's rank among the models on each seed (1 = best; diverged ranks last)."""
+    models = scalars[~scalars["model"].str.startswith(NUMERICAL)]
+    table = models.pivot_table(index="model", columns="seed", values=metric, dropna=False)
+    return table.fillna(np.inf).rank(axis=0, method="min")
+
+
+def _summary(scalars: pd.DataFrame, metrics: list[str]):
+    """Seed means and standard deviations, and the models ordered by mean final error."""
+    numeric = scalars[["model", *metrics]].copy()
+    numeric[metrics] = numeric[metrics].apply(pd.to_numeric, errors="coerce")
+    grouped = numeric.groupby("model")[metrics]
+    mean, std = grouped.mean(), grouped.std(ddof=0)
+    final = pd.to_numeric(scalars["final_error"], errors="coerce").groupby(scalars["model"]).mean()
+    order = final.fillna(np.inf).sort_values(kind="stable").index
+    return order, mean, std
+
+
+def _metric_columns(table, order, mean, std, metrics, headings) -> pd.DataFrame:
+    for metric in metrics:
+        heading = headings.get(metric, f"error at t={metric.removeprefix('error_t')}")
+        column = [_format(mean.at[m, metric], std.at[m, metric]) for m in order]
+        if any(value != "–" for value in column):
+            table[heading] = column
+    return table
+
+
+def leaderboard(scalars: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy and physics: mean ± standard deviation over seeds, best final error first.
+
+    `rank over seeds` shows how stable the ranking is; `vs. next better` says `≈` when the
+    model's seed range of final errors overlaps that of the model ranked just above it, i.e.
+    the difference is within seed noise.
+    """
+    metrics = [m for m in ACCURACY if m in scalars.columns]
+    metrics[1:1] = _horizon_columns(scalars)
+    order, mean, std = _summary(scalars, metrics)
+    final = pd.to_numeric(scalars["final_error"], errors="coerce").groupby(scalars["model"])
+    low, high = final.min(), final.max()
+    diverged = scalars.groupby("model")["diverged"].sum()
+    seeds = scalars.groupby("model").size()
+    ranks = seed_ranks(scalars)
+
+    table = pd.DataFrame(index=pd.Index(order, name="model"))
+    table["seeds"] = seeds[order]
+    table["status"] = [
+        f"diverged ({diverged[m]}/{seeds[m]})" if diverged[m] else "ok" for m in order
+    ]
+    table["rank over seeds"] = [
+        f"{ranks.loc[m].min():.0f}–{ranks.loc[m].max():.0f}" if m in ranks.index else "reference"
+        for m in order
+    ]
+    neighbour = []
+    for i, model in enumerate(order):
+        better = order[i - 1] if i else None
+        overlap = better is not None and low[model] <= high[better]
+        neighbour.append(f"≈ {better}" if overlap and seeds[model] > 1 else "")
+    table["vs. next better"] = neighbour
+    return _metric_columns(table, order, mean, std, metrics, ACCURACY)
+
+
+def cost_table(scalars: pd.DataFrame) -> pd.DataFrame:
+    """Cost: parameters, training and inference time, memory; in leaderboard order."""
+    metrics = [m for m in COST if m in scalars.columns]
+    order, mean, std = _summary(scalars, metrics)
+    table = pd.DataFrame(index=pd.Index(order, name="model"))
+    table["family"] = scalars.groupby("model")["family"].first()[order]
+    return _metric_columns(table, order, mean, std, metrics, COST)
+
+
+def load_curves(
+    results_dir, system: str, models, seeds, variable: str, integrators=(), split: str = "test"
+) -> dict[str, xr.DataArray]:
+    """Per model, `variable` averaged over the split's trajectories, with a `seed` dimension."""
+    sources = {m: [eval_path(results_dir, system, m, s, "zarr") for s in seeds] for m in models}
+    for integrator in integrators:
+        sources[NUMERICAL + integrator] = [numerical_path(results_dir, system, integrator, "zarr")]
     curves = {}
-    for model in models:
+    for model, paths in sources.items():
         per_seed = []
-        for seed in seeds:
-            path = eval_path(results_dir, system, model, seed, "zarr")
+        for path in paths:
             ds = open_store(path, kind=EVAL_FORMAT, required=(variable,))
-            per_seed.append(ds[variable].mean("trajectory").load())
-        curves[model] = xr.concat(per_seed, dim=pd.Index(list(seeds), name="seed"))
+            chosen = ds[variable].where(ds["split"] == split, drop=True)
+            if chosen.sizes["trajectory"] == 0:
+                break
+            per_seed.append(chosen.mean("trajectory").load())
+        if per_seed:
+            curves[model] = xr.concat(per_seed, dim=pd.Index(range(len(per_seed)), name="seed"))
     return curves
 
 
 def plot_curves(curves: dict[str, xr.DataArray], ylabel: str, title: str):
-    """Mean over seeds as a line and min–max over seeds as a band, log scale."""
+    """Mean over seeds as a line and min–max over seeds as a band, log scale. Reference
+    integrators are dashed grey."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for model, curve in curves.items():
         curve = curve.where(curve > 0)  # exact given states (error 0) have no place on a log axis
         time = curve["time"].values
+        if model.startswith(NUMERICAL):
+            ax.plot(time, curve.mean("seed"), "--", color="0.4", lw=1, label=model)
+            continue
         line = ax.plot(time, curve.mean("seed"), label=model)[0]
         if curve.sizes["seed"] > 1:
-            ax.fill_between(
-                time, curve.min("seed"), curve.max("seed"), alpha=0.2, color=line.get_color()
-            )
+            band = (curve.min("seed"), curve.max("seed"))
+            ax.fill_between(time, *band, alpha=0.2, color=line.get_color())
     ax.set(xlabel="time", ylabel=ylabel, title=title, yscale="log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _portrait_axes(dof_names: list[str], canonical: bool) -> tuple[int, int]:
+    """Which two coordinates to plot: (q1, p1) on canonical systems, else the first two."""
+    return (0, len(dof_names) // 2) if canonical else (0, 1)
+
+
+def plot_phase_portraits(results_dir, system: str, models, seed: int, trajectory: int = 0):
+    """Truth against prediction for one test trajectory, one panel per model."""
+    data = open_store(Path(results_dir) / "data" / f"{system}.zarr")
+    truth = load_split(data, "test")[trajectory]
+    names = [str(n) for n in data["dof"].values]
+    a, b = _portrait_axes(names, bool(data.attrs["canonical"]))
+    columns = min(3, len(models))
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.6 * rows), squeeze=False)
+    for ax, model in zip(axes.flat, models, strict=False):
+        path = eval_path(results_dir, system, model, seed, "zarr")
+        ds = open_store(path, kind=EVAL_FORMAT, required=("state_pred",))
+        test = ds["state_pred"].where(ds["split"] == "test", drop=True)
+        prediction = test.isel(trajectory=trajectory).values
+        ax.plot(truth[:, a], truth[:, b], color="black", lw=1.5, label="truth")
+        ax.plot(prediction[:, a], prediction[:, b], lw=1, label="prediction")
+        ax.set(title=model, xlabel=names[a], ylabel=names[b])
+        span = np.ptp(truth[:, [a, b]], axis=0)
+        centre = truth[:, [a, b]].mean(axis=0)
+        # Keep the view on the true orbit, so that a diverging prediction does not hide it.
+        ax.set_xlim(centre[0] - span[0], centre[0] + span[0])
+        ax.set_ylim(centre[1] - span[1], centre[1] + span[1])
+    for ax in list(axes.flat)[len(models) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize="small")
+    fig.suptitle(f"{system}: test trajectory {trajectory}, seed {seed}")
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(cost: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats in both cost and error, by cost."""
+    order = np.argsort(cost, kind="stable")
+    front, best = [], np.inf
+    for i in order:
+        if error[i] < best:
+            front.append(i)
+            best = error[i]
+    return np.array(front, dtype=int)
+
+
+def plot_pareto(scalars: pd.DataFrame, accuracy: str = "final_error"):
+    """Accuracy against each cost, seed means, with the Pareto front drawn."""
+    models = scalars[~scalars["model"].str.startswith(NUMERICAL)]
+    means = models.groupby("model")[[accuracy, *PARETO_COSTS]].mean(numeric_only=True)
+    means = means[np.isfinite(means[accuracy])]
+    fig, axes = plt.subplots(1, len(PARETO_COSTS), figsize=(5 * len(PARETO_COSTS), 4))
+    for ax, (cost, label) in zip(axes, PARETO_COSTS.items(), strict=True):
+        x, y = means[cost].to_numpy(float), means[accuracy].to_numpy(float)
+        ax.scatter(x, y)
+        for name, xi, yi in zip(means.index, x, y, strict=True):
+            ax.annotate(name, (xi, yi), fontsize="small", xytext=(3, 3), textcoords="offset points")
+        front = pareto_front(x, y)
+        ax.step(x[front], y[front], where="post", color="0.5", lw=1, label="Pareto front")
+        ax.set(xlabel=label, ylabel=accuracy.replace("_", " "), xscale="log", yscale="log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
 def data_provenance(results_dir, system: str) -> dict:
-    """The provenance attributes of a system's data store."""
+    """How the system's data was made, and a hash of its states."""
     ds = open_store(Path(results_dir) / "data" / f"{system}.zarr")
     keys = (
         "system",
@@ -115,7 +266,10 @@ def data_provenance(results_dir, system: str) -> dict:
         "created",
         "max_rel_energy_error",
     )
-    return {key: ds.attrs.get(key) for key in keys}
+    info = {key: ds.attrs.get(key) for key in keys}
+    states = np.ascontiguousarray(ds["state"].values)
+    info["data_hash"] = hashlib.sha256(states.tobytes()).hexdigest()[:16]
+    return info
 
 
 def overview(results_dir, runs, seeds) -> pd.DataFrame:
@@ -130,10 +284,15 @@ def overview(results_dir, runs, seeds) -> pd.DataFrame:
         "valid_time": "valid time",
         "final_energy_error": "final energy error",
         "parameters": "parameters",
+        "train_time_s": "train time [s]",
     }
-    table = pd.DataFrame(rows).groupby(["system", "model"])[list(columns)].mean()
-    table = table.sort_values(["system", "final_error"])
+    df = pd.DataFrame(rows)
+    df[list(columns)] = df[list(columns)].apply(pd.to_numeric, errors="coerce")
+    table = df.groupby(["system", "model"])[list(columns)].mean()
+    table["diverged"] = df.groupby(["system", "model"])["diverged"].sum()
+    table = table.sort_values(["system", "final_error"], na_position="last")
     table["parameters"] = table["parameters"].astype(int)
-    for column in ("final_error", "valid_time", "final_energy_error"):
-        table[column] = [_format(value, 0.0) for value in table[column]]
+    for column in ("final_error", "valid_time", "final_energy_error", "train_time_s"):
+        table[column] = [_format(value) for value in table[column]]
+    table["diverged"] = [f"{n} seed(s)" if n else "" for n in table["diverged"]]
     return table.rename(columns=columns)

@@ -7,6 +7,7 @@ One `LightningModule` (`PluginModule`) wraps every plugin and one `LightningData
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -118,29 +119,36 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         accelerator=training["accelerator"],
         devices=1,
         logger=CSVLogger(save_dir=out, name="", version=""),
+        # EarlyStopping also stops at the first non-finite validation loss (diverged).
         callbacks=[checkpoint, EarlyStopping("val_loss", patience=training["patience"])],
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         deterministic=True,
         log_every_n_steps=1,  # metrics are logged per epoch; this only silences a warning
     )
+    initial_weights = copy.deepcopy(module.state_dict())
     start = time.perf_counter()
     trainer.fit(module, datamodule=data_module)
     wall = time.perf_counter() - start
+    last_val = float(trainer.callback_metrics.get("val_loss", float("nan")))
+    diverged = not math.isfinite(last_val)
     best = checkpoint.best_model_score
-    if best is None or not math.isfinite(float(best)) or not (out / "best.ckpt").exists():
-        raise PhasebenchError(
-            f"model '{plugin}' diverged before its first finite validation loss; "
-            "lower training.lr or check the plugin"
-        )
+    best = float(best) if best is not None and math.isfinite(float(best)) else None
+    if best is None or not (out / "best.ckpt").exists():
+        # Never a finite validation loss: the last good weights are the initial ones.
+        module.load_state_dict(initial_weights)
+        trainer.save_checkpoint(out / "best.ckpt")
+        diverged = True
     summary = {
         "plugin": plugin,
+        "family": model.family,
         "hparams": hparams,
         "seed": seed,
+        "status": "diverged" if diverged else "ok",
         "wall_time_s": wall,
         "epochs": trainer.current_epoch,
-        "best_val_loss": float(best),
-        "final_train_loss": float(trainer.callback_metrics.get("train_loss", float("nan"))),
+        "best_val_loss": best,
+        "final_val_loss": last_val if math.isfinite(last_val) else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "input_steps": model.input_steps,
         "output_steps": model.output_steps,

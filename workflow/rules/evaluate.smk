@@ -18,3 +18,20 @@ rule evaluate:
         " --checkpoint {input.checkpoint:q} --train-json {input.summary:q}"
         " --data {input.data:q} --out-zarr {output.curves:q} --out-json {output.scalars:q}"
         " 2>&1 | tee {log:q}"
+
+
+rule evaluate_integrator:
+    # The system's own integrators, one step per saved sample: the reports' reference rows.
+    input:
+        data="results/data/{system}.zarr",
+    output:
+        curves=directory("results/eval/{system}/numerical/{integrator}.zarr"),
+        scalars="results/eval/{system}/numerical/{integrator}.json",
+    params:
+        settings=json.dumps(PLAN["evaluation"]),
+    log:
+        "results/logs/evaluate/{system}/numerical/{integrator}.log",
+    shell:
+        "phasebench evaluate-integrator --settings {params.settings:q}"
+        " --integrator {wildcards.integrator:q} --data {input.data:q}"
+        " --out-zarr {output.curves:q} --out-json {output.scalars:q} 2>&1 | tee {log:q}"

@@ -2,11 +2,14 @@
 # without code cells. The executed notebooks are logs, so they survive a failing cell.
 
 NOTEBOOKS = ROOT / "workflow" / "notebooks"
+HTML_TEMPLATE = NOTEBOOKS / "templates" / "offline.html.j2"
 
 
 def eval_outputs(system):
     prefix = f"results/eval/{system}"
-    return [f"{prefix}/{m}/seed{s}.{ext}" for m, s in runs_of(system) for ext in ("json", "zarr")]
+    models = [f"{prefix}/{m}/seed{s}" for m, s in runs_of(system)]
+    numerical = [f"{prefix}/numerical/{i}" for i in SYSTEMS[system]["reference_integrators"]]
+    return [f"{path}.{ext}" for path in models + numerical for ext in ("json", "zarr")]
 
 
 def report_parameters(**extra):
@@ -22,6 +25,7 @@ def report_parameters(**extra):
 rule report_system:
     input:
         notebook=NOTEBOOKS / "system_report.ipynb",
+        template=HTML_TEMPLATE,
         results=lambda w: eval_outputs(w.system),
     output:
         "results/reports/{system}.html",
@@ -30,6 +34,7 @@ rule report_system:
             system=w.system,
             models=sorted({m for m, _ in runs_of(w.system)}),
             seeds=SEEDS,
+            integrators=SYSTEMS[w.system]["reference_integrators"],
             skipped=[s for s in PLAN["skipped"] if s["system"] == w.system],
         ),
     log:
@@ -37,13 +42,15 @@ rule report_system:
     shell:
         "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
-        " && jupyter nbconvert --to html --no-input {log.notebook:q}"
+        " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
+        " {log.notebook:q}"
         " --output-dir results/reports --output {wildcards.system:q}"
 
 
 rule report_index:
     input:
         notebook=NOTEBOOKS / "overview.ipynb",
+        template=HTML_TEMPLATE,
         reports=expand("results/reports/{system}.html", system=SYSTEMS),
         results=[path for system in SYSTEMS for path in eval_outputs(system)],
     output:
@@ -57,5 +64,6 @@ rule report_index:
     shell:
         "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
-        " && jupyter nbconvert --to html --no-input {log.notebook:q}"
+        " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
+        " {log.notebook:q}"
         " --output-dir results/reports --output index"
