@@ -29,6 +29,13 @@ except PhasebenchError as err:
     sys.exit(f"phasebench: {err}")
 
 SYSTEMS, MODELS, SEEDS = PLAN["systems"], PLAN["models"], PLAN["seeds"]
+if PLAN["sweeps"]:
+    swept = sum(len(variants) for variants in PLAN["sweeps"].values())
+    print(
+        f"phasebench: {len(MODELS)} models ({swept} variants of {len(PLAN['sweeps'])} swept) × "
+        f"{len(SEEDS)} seeds → {len(PLAN['runs']) * len(SEEDS)} training runs",
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:

@@ -1,5 +1,7 @@
 """The config schema, its defaults, and resolution against the registered plugins."""
 
+import re
+
 import pytest
 import yaml
 
@@ -101,3 +103,93 @@ def test_incompatible_pairs_are_skipped_with_a_reason(workflow_copy):
             "reason": "odd_only requires odd_dimension, which coupled_oscillator lacks",
         }
     ]
+
+
+def test_grid_expands_to_named_variants_in_order():
+    plan = resolve(
+        {
+            "models": [
+                {
+                    "plugin": "resnet",
+                    "grid": {"hparams": {"width": [8, 16]}, "training": {"lr": [0.001, 0.01]}},
+                }
+            ]
+        }
+    )
+    assert list(plan["models"]) == [
+        "resnet[width=8,lr=0.001]",
+        "resnet[width=8,lr=0.01]",
+        "resnet[width=16,lr=0.001]",
+        "resnet[width=16,lr=0.01]",
+    ]
+    variant = plan["models"]["resnet[width=16,lr=0.01]"]
+    assert variant["hparams"] == {"width": 16, "depth": 2} and variant["training"]["lr"] == 0.01
+    assert variant["sweep"] == "resnet" and variant["swept"] == {"width": 16, "lr": 0.01}
+    assert plan["sweeps"]["resnet"]["resnet[width=8,lr=0.001]"] == {"width": 8, "lr": 0.001}
+    assert len(plan["runs"]) == 4
+
+
+def test_random_search_draws_reproducible_typed_values_in_range():
+    entry = {
+        "plugin": "lstm",
+        "random": {
+            "draws": 5,
+            "seed": 1,
+            "hparams": {"hidden": {"low": 4, "high": 64, "log": True}, "layers": [1, 2]},
+            "training": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+        },
+    }
+    first, second = resolve({"models": [entry]}), resolve({"models": [entry]})
+    assert list(first["models"]) == list(second["models"])  # same seed, same draws
+    assert len(first["models"]) == 5
+    for name, model in first["models"].items():
+        assert name.startswith("lstm[draw=")
+        assert isinstance(model["hparams"]["hidden"], int) and 4 <= model["hparams"]["hidden"] <= 64
+        assert model["hparams"]["layers"] in (1, 2)
+        assert 1e-4 <= model["training"]["lr"] <= 1e-2
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"models": [{"plugin": "resnet", "grid": {"hparams": {"width": list(range(1, 70))}}}]},
+            "the models expand to 69 variants (resnet: 69), more than sweeps.max_variants = 64",
+        ),
+        (
+            {"models": [{"plugin": "resnet", "grid": {"hparams": {"width": [8, 1.5]}}}]},
+            "models[0].grid.hparams.width must be of type int for model plugin 'resnet', not 1.5",
+        ),
+        (
+            {"models": [{"plugin": "resnet", "grid": {"training": {"lr": [0.1, -1]}}}]},
+            "models[0].grid.training.lr must be > 0, not -1",
+        ),
+        (
+            {"models": [{"plugin": "resnet", "random": {"hparams": {"width": [8, 16]}}}]},
+            "models[0].random needs draws (or set sweeps.budget_per_family)",
+        ),
+        (
+            {
+                "sweeps": {"budget_per_family": 2},
+                "models": [
+                    {"plugin": "resnet", "random": {"hparams": {"width": [8, 16]}}},
+                    {"plugin": "resnet", "name": "r2", "grid": {"hparams": {"depth": [1, 2]}}},
+                ],
+            },
+            "family 'feed-forward' is given 4 variants, more than sweeps.budget_per_family = 2",
+        ),
+    ],
+)
+def test_bad_sweeps_are_named(config, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve(config, source="x.yaml")
+
+
+def test_budget_per_family_sets_the_draws():
+    plan = resolve(
+        {
+            "sweeps": {"budget_per_family": 3},
+            "models": [{"plugin": "lstm", "random": {"hparams": {"hidden": [8, 16, 32]}}}],
+        }
+    )
+    assert len(plan["models"]) == 3

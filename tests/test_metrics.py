@@ -9,7 +9,13 @@ import torch
 
 from phasebench import ModelPlugin
 from phasebench.metrics import invariant_errors, map_structure_errors, rollout_scalars, valid_time
-from phasebench.reporting import leaderboard, pareto_front, seed_ranks
+from phasebench.reporting import (
+    leaderboard,
+    pareto_front,
+    seed_ranks,
+    select_variants,
+    variant_table,
+)
 from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
@@ -113,3 +119,24 @@ def test_leaderboard_orders_by_mean_and_marks_differences_within_seed_noise():
 def test_seed_ranks_put_diverged_runs_last():
     ranks = seed_ranks(scalars_for({"a": [0.1, np.nan], "b": [0.2, 0.2]}))
     assert ranks.loc["a"].tolist() == [1.0, 2.0] and ranks.loc["b"].tolist() == [2.0, 1.0]
+
+
+def test_variant_selection_looks_at_validation_data_only():
+    """A planted variant is best on test but not on validation: it must not be chosen."""
+    rows = []
+    for seed in (0, 1):
+        rows += [
+            {"model": "m[w=1]", "seed": seed, "val_final_error": 0.2, "final_error": 0.01},
+            {"model": "m[w=2]", "seed": seed, "val_final_error": 0.1, "final_error": 0.50},
+            {"model": "other", "seed": seed, "val_final_error": 0.3, "final_error": 0.40},
+        ]
+    scalars = pd.DataFrame(rows).assign(family="x", diverged=False)
+    sweeps = {"m": {"m[w=1]": {"w": 1}, "m[w=2]": {"w": 2}}}
+    selected, chosen = select_variants(scalars, sweeps, "val_final_error")
+    assert chosen == {"m": "m[w=2]"}
+    assert set(selected["model"]) == {"m[w=2]", "other"}
+    table = leaderboard(selected)
+    assert list(table.index) == ["other", "m[w=2]"]  # ranked by test error, after selection
+    assert table.loc["m[w=2]", "variants tried"] == 2 and table.loc["other", "variants tried"] == 1
+    variants = variant_table(scalars, sweeps["m"], chosen["m"], "val_final_error")
+    assert list(variants.index) == ["m[w=2]", "m[w=1]"] and list(variants["chosen"]) == ["✓", ""]

@@ -72,7 +72,10 @@ def test_evaluation_rolls_out_the_whole_test_trajectories(trained_run, tiny_stor
     settings = {"horizons": [2.0, 1000.0], "valid_threshold": 0.1}
     result, scalars = evaluate(out / "best.ckpt", tiny_store, settings, summary, "resnet")
     assert result["rel_error"].dims == ("trajectory", "time")
-    assert result.sizes["time"] == 31 and result.sizes["trajectory"] == 3
+    assert result.sizes["time"] == 31
+    splits = list(result["split"].values)
+    assert splits.count("test") == 3 and splits.count("val") == 3  # val: to choose variants
+    assert "val_final_error" in scalars and "ood_final_error" not in scalars  # no test_ood here
     assert float(result["rel_error"].isel(time=0).max()) == 0.0  # the given first state
     assert scalars["rollout_steps"] == 30
     assert "error_t2" in scalars and "error_t1000" not in scalars  # beyond the data

@@ -110,6 +110,7 @@ models:
   - all
   - {plugin: resnet, name: resnet_small, hparams: {width: 16, depth: 1}}
   - {plugin: resnet, name: resnet_diverging, training: {lr: 1.0e+30}}
+  - {plugin: resnet, name: resnet_sweep, grid: {hparams: {width: [8, 32]}}}
 """
 
 
@@ -184,8 +185,10 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
         "data_hash",
     ):
         assert section in system_html, section
-    assert system_html.count('src="data:image/png;base64') == 4  # errors, energy, phase, Pareto
+    assert system_html.count('src="data:image/png;base64') >= 4  # errors, energy, phase, Pareto
     assert "numerical: stormer_verlet" in system_html and "phasebench CI" in system_html
+    assert "Sweep of <code>resnet_sweep</code>" in system_html
+    assert system_html.count('src="data:image/png;base64') == 5  # ... and the sensitivity plot
 
 
 def chromium() -> str | None:

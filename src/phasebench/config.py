@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from phasebench import registry
+from phasebench import registry, sweeps
 from phasebench.errors import ConfigError
 from phasebench.integrators import INTEGRATORS
 from phasebench.provenance import config_hash
@@ -174,10 +174,43 @@ def _resolve_systems(config, schema, source, systems) -> dict:
     return resolved
 
 
+def _check_training(overrides: dict, schema: dict, source: str, prefix: list) -> None:
+    validator = jsonschema.Draft202012Validator(schema["$defs"]["training_override"])
+    for error in validator.iter_errors(overrides):
+        error.path.extendleft(reversed(prefix))
+        raise ConfigError(_describe(error, source, schema))
+
+
+def _integer_keys(info: registry.PluginInfo, schema: dict) -> set[str]:
+    """Keys whose random draws must be integers: int hyperparameters and training settings."""
+    training = schema["$defs"]["training"]["properties"]
+    return {h.name for h in info.hparams if h.annotation == "int"} | {
+        key for key, spec in training.items() if spec.get("type") == "integer"
+    }
+
+
+def _variants(entry: dict, info, schema: dict, source: str, where: str, budget) -> list[dict]:
+    """The model entries an entry stands for: itself, or its grid or random search."""
+    base = entry.get("name", entry["plugin"])
+    if "grid" in entry and "random" in entry:
+        raise ConfigError(f"{source}: {where} has both grid and random; give one of them")
+    if "grid" in entry:
+        return sweeps.grid_variants(entry, base)
+    if "random" in entry:
+        draws = entry["random"].get("draws", budget)
+        if draws is None:
+            raise ConfigError(
+                f"{source}: {where}.random needs draws (or set sweeps.budget_per_family)"
+            )
+        return sweeps.random_variants(entry, base, draws, _integer_keys(info, schema))
+    return [{**entry, "name": base}]
+
+
 def _resolve_models(config, schema, source, models) -> dict:
     # "all" (alone or as a list item) stands for every registered plugin with its defaults.
     entries = ["all"] if config["models"] == "all" else config["models"]
     entries = [e for entry in entries for e in (sorted(models) if entry == "all" else [entry])]
+    budget = config["sweeps"]["budget_per_family"]
     resolved = {}
     for i, entry in enumerate(entries):
         entry = {"plugin": entry} if isinstance(entry, str) else copy.deepcopy(entry)
@@ -188,22 +221,53 @@ def _resolve_models(config, schema, source, models) -> dict:
                 f"{source}: {where} names unknown model plugin '{plugin}'; available: "
                 f"{', '.join(sorted(models))}"
             )
-        name = entry.get("name", plugin)
-        if name in resolved:
-            raise ConfigError(
-                f"{source}: {where}: a model named '{name}' is already listed; give each "
-                "variant of a plugin its own name"
-            )
         info = models[plugin]
-        resolved[name] = {
-            "plugin": plugin,
-            "hparams": _resolve_hparams(entry, info, source, where),
-            "training": {**config["training"], **entry.get("training", {})},
-            "requires": sorted(info.attrs.get("requires", ())),
-            "family": info.attrs.get("family", "other"),
-            "plugin_path": str(info.path),
-        }
+        section = "grid" if "grid" in entry else "random" if "random" in entry else None
+        for variant in _variants(entry, info, schema, source, where, budget):
+            name = variant["name"]
+            if name in resolved:
+                raise ConfigError(
+                    f"{source}: {where}: a model named '{name}' is already listed; give each "
+                    "variant of a plugin its own name"
+                )
+            # Errors point at what the user wrote: models[i].training or models[i].grid.training.
+            at = f"{where}.{section}" if section else where
+            _check_training(variant.get("training", {}), schema, source, [at, "training"])
+            resolved[name] = {
+                "plugin": plugin,
+                "hparams": _resolve_hparams(variant, info, source, at),
+                "training": {**config["training"], **variant.get("training", {})},
+                "requires": sorted(info.attrs.get("requires", ())),
+                "family": info.attrs.get("family", "other"),
+                "plugin_path": str(info.path),
+                "sweep": variant.get("sweep"),
+                "swept": variant.get("swept", {}),
+            }
+    _check_sweep_size(resolved, config["sweeps"], source)
     return resolved
+
+
+def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
+    if len(models) > settings["max_variants"]:
+        counts = {}
+        for name, model in models.items():
+            counts[model["sweep"] or name] = counts.get(model["sweep"] or name, 0) + 1
+        detail = ", ".join(f"{base}: {n}" for base, n in counts.items() if n > 1)
+        raise ConfigError(
+            f"{source}: the models expand to {len(models)} variants ({detail}), more than "
+            f"sweeps.max_variants = {settings['max_variants']}; shrink the grids or raise it"
+        )
+    if settings["budget_per_family"] is not None:
+        per_family = {}
+        for model in models.values():
+            if model["sweep"]:
+                per_family[model["family"]] = per_family.get(model["family"], 0) + 1
+        for family, n in per_family.items():
+            if n > settings["budget_per_family"]:
+                raise ConfigError(
+                    f"{source}: family '{family}' is given {n} variants, more than "
+                    f"sweeps.budget_per_family = {settings['budget_per_family']}"
+                )
 
 
 def resolve(config: dict, source: str = "config.yaml", root: Path | None = None) -> dict:
@@ -231,9 +295,15 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
                 skipped.append({"system": system, "model": model, "reason": reason})
             else:
                 runs.append({"system": system, "model": model})
+    swept = {}
+    for name, model in models.items():
+        if model["sweep"]:
+            swept.setdefault(model["sweep"], {})[name] = model["swept"]
     plan = {
         "systems": systems,
         "models": models,
+        "sweeps": swept,
+        "select_by": config["sweeps"]["select_by"],
         "seeds": config["seeds"],
         "evaluation": config["evaluation"],
         "report": config["report"],

@@ -32,8 +32,9 @@ from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
 FORMAT = "phasebench-evaluation/1"
-# Scalars of the test split are unprefixed; those of the out-of-distribution split get "ood_".
-SPLIT_PREFIXES = {"test": "", "test_ood": "ood_"}
+# Scalars of the test split are unprefixed; the validation split's ("val_") choose among the
+# variants of a swept model without looking at test data; "ood_" is out of distribution.
+SPLIT_PREFIXES = {"test": "", "val": "val_", "test_ood": "ood_"}
 STRUCTURE_WINDOWS = 8  # test windows at which the Jacobian of the learned map is measured
 
 # A predictor maps true trajectories (n, T, D) to predicted ones, the time it took, and the

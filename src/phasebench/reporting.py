@@ -67,7 +67,7 @@ def _format(mean: float, std: float = 0.0) -> str:
         return "–"
     if not np.isfinite(mean):
         return "∞"
-    if abs(mean) >= 100 and float(mean).is_integer():
+    if 100 <= abs(mean) < 1e6 and float(mean).is_integer():
         return f"{mean:.0f}"
     text = f"{mean:.3g}"
     return text if not std else f"{text} ± {std:.2g}"
@@ -87,7 +87,10 @@ def _summary(scalars: pd.DataFrame, metrics: list[str]):
     grouped = numeric.groupby("model")[metrics]
     mean, std = grouped.mean(), grouped.std(ddof=0)
     final = pd.to_numeric(scalars["final_error"], errors="coerce").groupby(scalars["model"]).mean()
-    order = final.fillna(np.inf).sort_values(kind="stable").index
+    # Models that diverged on every seed go last, whatever their (meaningless) errors.
+    all_diverged = scalars.groupby("model")["diverged"].all()
+    key = pd.DataFrame({"all_diverged": all_diverged, "final": final.fillna(np.inf)})
+    order = key.sort_values(["all_diverged", "final"], kind="stable").index
     return order, mean, std
 
 
@@ -118,6 +121,8 @@ def leaderboard(scalars: pd.DataFrame) -> pd.DataFrame:
 
     table = pd.DataFrame(index=pd.Index(order, name="model"))
     table["seeds"] = seeds[order]
+    if "variants" in scalars.columns:
+        table["variants tried"] = scalars.groupby("model")["variants"].first()[order]
     table["status"] = [
         f"diverged ({diverged[m]}/{seeds[m]})" if diverged[m] else "ok" for m in order
     ]
@@ -141,6 +146,72 @@ def cost_table(scalars: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(index=pd.Index(order, name="model"))
     table["family"] = scalars.groupby("model")["family"].first()[order]
     return _metric_columns(table, order, mean, std, metrics, COST)
+
+
+def select_variants(scalars: pd.DataFrame, sweeps: dict, select_by: str):
+    """Of each swept model keep the variant with the lowest mean validation metric `select_by`
+    (never a test metric); its rows get `variants`, how many variants were tried.
+
+    Returns the kept rows and {swept model: chosen variant}.
+    """
+    keep = pd.Series(True, index=scalars.index)
+    tried = pd.Series(1, index=scalars.index)
+    chosen = {}
+    for base, variants in sweeps.items():
+        rows = scalars[scalars["model"].isin(list(variants))]
+        if rows.empty:
+            continue
+        metric = pd.to_numeric(rows[select_by], errors="coerce").fillna(np.inf)
+        best = metric.groupby(rows["model"]).mean().idxmin()
+        chosen[base] = best
+        keep &= ~scalars["model"].isin(list(variants)) | (scalars["model"] == best)
+        tried[scalars["model"] == best] = rows["model"].nunique()
+    return scalars[keep].assign(variants=tried[keep]), chosen
+
+
+def variant_table(scalars: pd.DataFrame, variants: dict, chosen: str, select_by: str):
+    """Every variant of one swept model: its settings, validation and test errors."""
+    rows = scalars[scalars["model"].isin(list(variants))]
+    metrics = [select_by, "final_error"]
+    numeric = rows[["model", *metrics]].copy()
+    numeric[metrics] = numeric[metrics].apply(pd.to_numeric, errors="coerce")
+    mean = numeric.groupby("model")[metrics].mean()
+    std = numeric.groupby("model")[metrics].std(ddof=0)
+    order = mean[select_by].fillna(np.inf).sort_values(kind="stable").index
+    table = pd.DataFrame([variants[m] for m in order], index=pd.Index(order, name="variant"))
+    table[f"{select_by} (selects)"] = [
+        _format(mean.at[m, select_by], std.at[m, select_by]) for m in order
+    ]
+    table["test final error"] = [
+        _format(mean.at[m, "final_error"], std.at[m, "final_error"]) for m in order
+    ]
+    table["chosen"] = ["✓" if m == chosen else "" for m in order]
+    return table
+
+
+def plot_sensitivity(scalars: pd.DataFrame, base: str, variants: dict, select_by: str):
+    """The validation metric against each swept setting: one dot per seed, the mean as a line."""
+    keys = list(next(iter(variants.values())))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+    rows = scalars[scalars["model"].isin(list(variants))]
+    for ax, key in zip(axes.flat, keys, strict=True):
+        values = [variants[m][key] for m in rows["model"]]
+        y = pd.to_numeric(rows[select_by], errors="coerce").to_numpy(float)
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        levels = sorted(set(values), key=str) if not numeric else sorted(set(values))
+        x = np.array(values, float) if numeric else np.array([levels.index(v) for v in values])
+        ax.scatter(x, y, alpha=0.6, label="one seed")
+        means = [np.nanmean(y[x == (lv if numeric else i)]) for i, lv in enumerate(levels)]
+        ax.plot(levels if numeric else range(len(levels)), means, "o-", color="black", label="mean")
+        if numeric and min(levels) > 0 and max(levels) / min(levels) > 10:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(levels)), [str(v) for v in levels])
+        ax.set(xlabel=key, ylabel=select_by.replace("_", " "), yscale="log", title=base)
+        ax.grid(True, which="both", alpha=0.3)
+    axes.flat[0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
 
 
 def load_curves(
@@ -179,6 +250,8 @@ def plot_curves(curves: dict[str, xr.DataArray], ylabel: str, title: str):
             band = (curve.min("seed"), curve.max("seed"))
             ax.fill_between(time, *band, alpha=0.2, color=line.get_color())
     ax.set(xlabel="time", ylabel=ylabel, title=title, yscale="log")
+    # Relative errors beyond 100 say only "diverged"; keep the scale for the models that work.
+    ax.set_ylim(top=min(ax.get_ylim()[1], 1e2))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
@@ -272,13 +345,18 @@ def data_provenance(results_dir, system: str) -> dict:
     return info
 
 
-def overview(results_dir, runs, seeds) -> pd.DataFrame:
-    """Final rollout error, valid time and energy error of every (system, model), seed means."""
+def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error") -> pd.DataFrame:
+    """Final rollout error, valid time and energy error of every (system, model), seed means;
+    of a swept model only the variant chosen on validation data."""
     rows = [
         json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
         for run in runs
         for seed in seeds
     ]
+    scalars = pd.DataFrame(rows)
+    df = pd.concat(
+        select_variants(part, sweeps or {}, select_by)[0] for _, part in scalars.groupby("system")
+    )
     columns = {
         "final_error": "final rollout error",
         "valid_time": "valid time",
@@ -286,7 +364,6 @@ def overview(results_dir, runs, seeds) -> pd.DataFrame:
         "parameters": "parameters",
         "train_time_s": "train time [s]",
     }
-    df = pd.DataFrame(rows)
     df[list(columns)] = df[list(columns)].apply(pd.to_numeric, errors="coerce")
     table = df.groupby(["system", "model"])[list(columns)].mean()
     table["diverged"] = df.groupby(["system", "model"])["diverged"].sum()

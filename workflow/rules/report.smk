@@ -35,6 +35,8 @@ rule report_system:
             models=sorted({m for m, _ in runs_of(w.system)}),
             seeds=SEEDS,
             integrators=SYSTEMS[w.system]["reference_integrators"],
+            sweeps=PLAN["sweeps"],
+            select_by=PLAN["select_by"],
             skipped=[s for s in PLAN["skipped"] if s["system"] == w.system],
         ),
     log:
@@ -57,7 +59,12 @@ rule report_index:
         "results/reports/index.html",
     params:
         notebook_parameters=report_parameters(
-            systems=list(SYSTEMS), runs=PLAN["runs"], seeds=SEEDS, skipped=PLAN["skipped"]
+            systems=list(SYSTEMS),
+            runs=PLAN["runs"],
+            seeds=SEEDS,
+            skipped=PLAN["skipped"],
+            sweeps=PLAN["sweeps"],
+            select_by=PLAN["select_by"],
         ),
     log:
         notebook="results/logs/reports/index.ipynb",
