@@ -8,21 +8,28 @@ from pathlib import Path
 
 import pytest
 
+from phasebench.config import resolve, simulate_settings
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "plugins", "configs", "profiles")
 
-TINY_SYSTEM = {
-    "name": "coupled_oscillator",
-    "params": {},
-    "n_trajectories": 12,
-    "n_steps": 30,
-    "dt": None,
-    "substeps": 4,
-    "integrator": None,
-    "dtype": "float32",
-    "seed": 0,
-    "splits": {"train": 0.5, "val": 0.25, "test": 0.25},
-}
+# A tiny coupled-oscillator data set, with every setting the config schema fills in.
+TINY_SYSTEM = simulate_settings(
+    resolve(
+        {
+            "systems": [
+                {
+                    "name": "coupled_oscillator",
+                    "n_trajectories": 12,
+                    "n_steps": 30,
+                    "substeps": 4,
+                    "ood_fraction": 0.25,
+                    "splits": {"train": 0.5, "val": 0.25, "test": 0.25},
+                }
+            ]
+        }
+    )["systems"]["coupled_oscillator"]
+)
 # Headless Chromium on a machine without network or display (see DEVELOPERS.md).
 CHROMIUM_FLAGS = [
     "--no-sandbox",

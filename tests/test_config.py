@@ -17,7 +17,8 @@ def test_defaults_fill_an_empty_config():
     assert {"resnet", "lstm"} <= set(plan["models"])  # models: all
     assert plan["seeds"] == [0]
     system = plan["systems"]["coupled_oscillator"]
-    assert system["n_trajectories"] == 128 and system["splits"]["train"] == 0.7
+    assert system["n_trajectories"] is None  # the system plugin's own default
+    assert system["splits"]["train"] == 0.7 and system["ood_fraction"] == 0.15
     assert system["params"]["k1"] == 1.5  # the plugin's defaults, overridable
     resnet = plan["models"]["resnet"]
     assert resnet["hparams"] == {"width": 64, "depth": 2}

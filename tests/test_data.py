@@ -21,7 +21,8 @@ def test_store_has_the_documented_schema(tiny_store):
     assert ds["energy"].dims == ("trajectory", "time")
     assert ds["seed"].dims == ("trajectory",)
     assert list(ds["dof"].values) == ["q1", "q2", "p1", "p2"]
-    assert set(ds["split"].values) == {"train", "val", "test"}
+    assert list(ds["split"].values).count("test_ood") == 3  # ood_fraction 0.25 of 12
+    assert set(ds["split"].values) == {"train", "val", "test", "test_ood"}
     assert ds["time"].attrs["units"]
     for key in (
         "system",
@@ -36,7 +37,8 @@ def test_store_has_the_documented_schema(tiny_store):
     ):
         assert key in ds.attrs, key
     assert ds.attrs["system"] == "coupled_oscillator"
-    assert ds.attrs["integrator"] == "stormer_verlet" and ds.attrs["dt"] == 0.4
+    assert ds.attrs["integrator"] == "yoshida4" and ds.attrs["dt"] == 0.4
+    assert ds.attrs["validation"] == "passed" and ds.attrs["max_rel_energy_error"] < 1e-3
     assert json.loads(ds.attrs["parameters"])["k"] == 1.0
     # Chunks hold whole trajectories.
     assert ds["state"].encoding["chunks"][1:] == (31, 4)
@@ -63,7 +65,8 @@ def test_same_seed_same_data_and_trajectories_are_independently_reproducible():
     system = build_system("coupled_oscillator")
     a = simulate(system, TINY_SYSTEM)
     b = simulate(system, {**TINY_SYSTEM, "n_trajectories": 20})
-    np.testing.assert_array_equal(a["state"].values, b["state"].values[:12])
+    in_distribution = (a["split"] != "test_ood").values
+    np.testing.assert_array_equal(a["state"].values[in_distribution], b["state"].values[:12])
     x0 = system.sample_initial(np.random.default_rng(int(a["seed"][5])), 1)
     np.testing.assert_allclose(a["state"].values[5, 0], x0[0], rtol=1e-6)
 
@@ -72,8 +75,8 @@ def test_load_split_returns_only_that_split(tiny_store):
     ds = open_store(tiny_store)
     train = load_split(ds, "train")
     assert train.shape == ((ds["split"] == "train").sum().item(), 31, 4)
-    with pytest.raises(DataError, match="has no trajectories in split 'test_ood'"):
-        load_split(ds, "test_ood", "my.zarr")
+    with pytest.raises(DataError, match="my.zarr: has no trajectories in split 'nothing'"):
+        load_split(ds, "nothing", "my.zarr")
 
 
 def test_missing_store_is_named(tmp_path):

@@ -75,7 +75,8 @@ def test_evaluation_rolls_out_the_whole_test_trajectories(trained_run, tiny_stor
     assert result.sizes["time"] == 31
     splits = list(result["split"].values)
     assert splits.count("test") == 3 and splits.count("val") == 3  # val: to choose variants
-    assert "val_final_error" in scalars and "ood_final_error" not in scalars  # no test_ood here
+    assert splits.count("test_ood") == 3
+    assert "val_final_error" in scalars and "ood_final_error" in scalars
     assert float(result["rel_error"].isel(time=0).max()) == 0.0  # the given first state
     assert scalars["rollout_steps"] == 30
     assert "error_t2" in scalars and "error_t1000" not in scalars  # beyond the data

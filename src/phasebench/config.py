@@ -11,7 +11,7 @@ import yaml
 
 from phasebench import registry, sweeps
 from phasebench.errors import ConfigError
-from phasebench.integrators import INTEGRATORS
+from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
 from phasebench.provenance import config_hash
 from phasebench.spec import system_capabilities
 
@@ -161,6 +161,11 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                 f"{source}: {where}.integrator must be one of {', '.join(INTEGRATORS)}, "
                 f"not {integrator!r}"
             )
+        if integrator in SEPARABLE_ONLY and not info.attrs.get("separable", False):
+            raise ConfigError(
+                f"{source}: {where}.integrator {integrator} needs a separable H = T(p) + V(q), "
+                f"which {name} is not; use implicit_midpoint, rk4 or reference"
+            )
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
         entry["params"] = {**declared, **entry["params"]}
@@ -168,7 +173,8 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         data_integrator = integrator or info.attrs.get("default_integrator", "rk4")
         entry["reference_integrators"] = list(dict.fromkeys([data_integrator, "rk4"]))
         entry["canonical"] = bool(info.attrs.get("canonical", True))
-        entry["dim"] = len(info.attrs.get("state_names", ()))
+        # A system whose dimension is a parameter has no literal state_names (dim unknown here).
+        entry["dim"] = len(info.attrs["state_names"]) if "state_names" in info.attrs else None
         entry["plugin_path"] = str(info.path)
         resolved[name] = entry
     return resolved

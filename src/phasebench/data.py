@@ -21,47 +21,125 @@ SPLITS = ("train", "val", "test", "test_ood")
 CHUNK_BYTES = 4 * 2**20  # whole trajectories per chunk, about 4 MB
 
 
-def _split_labels(rng: np.random.Generator, n: int, fractions: dict) -> np.ndarray:
-    """Train/val/test by trajectory, in shuffled order; every split gets at least one."""
+def _split_labels(rng: np.random.Generator, n: int, n_ood: int, fractions: dict) -> np.ndarray:
+    """Train/val/test by trajectory, in shuffled order, every split at least one; then test_ood."""
     n_val = max(1, round(fractions["val"] * n))
     n_test = max(1, round(fractions["test"] * n))
     labels = ["train"] * (n - n_val - n_test) + ["val"] * n_val + ["test"] * n_test
+    labels = [labels[i] for i in rng.permutation(n)] + ["test_ood"] * n_ood
     # Object-dtype strings: the variable-length string type that Zarr v3 specifies.
-    labels = np.array(labels, dtype=object)
-    return labels[rng.permutation(n)]
+    return np.array(labels, dtype=object)
 
 
-def simulate(system: System, settings: dict) -> xr.Dataset:
-    """Integrate `n_trajectories` sampled initial states, all at once, into a Dataset."""
-    n, n_steps, substeps = settings["n_trajectories"], settings["n_steps"], settings["substeps"]
-    dt = settings["dt"] or system.default_dt
-    integrator = settings["integrator"] or system.default_integrator
+def resolve_settings(system: System, settings: dict) -> dict:
+    """The settings with every null replaced by the system's default."""
+    defaults = {
+        "n_steps": system.default_n_steps,
+        "substeps": system.default_substeps,
+        "dt": system.default_dt,
+        "integrator": system.default_integrator,
+        "initial_conditions": "reference"
+        if system.reference_initial_states() is not None
+        else "sampled",
+    }
+    resolved = {**settings, **{k: v for k, v in defaults.items() if settings.get(k) is None}}
+    if resolved["initial_conditions"] == "reference":
+        reference = system.reference_initial_states()
+        if reference is None:
+            raise DataError(f"system '{system.name}' has no reference initial states")
+        if settings.get("n_trajectories") not in (None, len(reference)):
+            raise DataError(
+                f"n_trajectories={settings['n_trajectories']} conflicts with the "
+                f"{len(reference)} reference initial states of {system.name}; set "
+                "initial_conditions: sampled to draw a different number"
+            )
+        resolved["n_trajectories"] = len(reference)
+    elif resolved.get("n_trajectories") is None:
+        resolved["n_trajectories"] = system.default_n_trajectories
+    return resolved
+
+
+def _initial_states(system: System, settings: dict, seeds: np.ndarray) -> np.ndarray:
+    if settings["initial_conditions"] == "reference":
+        return np.asarray(system.reference_initial_states(), dtype=np.float64)
     # One seed per trajectory, so that any trajectory can be regenerated on its own.
-    seeds = np.random.SeedSequence(settings["seed"]).generate_state(n)
-    x0 = np.concatenate([system.sample_initial(np.random.default_rng(s), 1) for s in seeds])
-    states = INTEGRATORS[integrator](system.vector_field, x0, dt, n_steps, substeps)
+    return np.concatenate([system.sample_initial(np.random.default_rng(s), 1) for s in seeds])
+
+
+def _ood_states(system: System, n: int, seed: int) -> np.ndarray:
+    states = system.sample_ood(np.random.default_rng([seed, 1]), n) if n else None
+    return np.empty((0, system.dim)) if states is None else np.asarray(states, np.float64)
+
+
+def relative_invariant_errors(system: System, states: np.ndarray) -> dict[str, np.ndarray]:
+    """Per invariant, |I(x_t) − I(x_0)| / |I(x_0)| (absolute where I(x_0) ≈ 0)."""
+    errors = {}
+    for name, values in system.invariants(states).items():
+        scale = np.where(np.abs(values[:, :1]) > 1e-12, np.abs(values[:, :1]), 1.0)
+        errors[name] = np.abs(values - values[:, :1]) / scale
+    return errors
+
+
+def validate(system: System, states: np.ndarray, x0: np.ndarray, settings: dict) -> dict:
+    """Check freshly integrated data; the outcome goes into the store's attributes."""
+    integrator, dt = settings["integrator"], settings["dt"]
     if not np.isfinite(states).all():
         raise DataError(
             f"simulating {system.name} with {integrator} at dt={dt} gave non-finite states; "
             "lower dt or raise substeps"
         )
-    splits = settings["splits"]
+    errors = {k: float(v.max()) for k, v in relative_invariant_errors(system, states).items()}
+    worst = max(errors, key=errors.get)
+    if errors[worst] > settings["invariant_tolerance"]:
+        raise DataError(
+            f"simulating {system.name} with {integrator} at dt={dt}, substeps="
+            f"{settings['substeps']}: relative {worst} error {errors[worst]:.2e} exceeds "
+            f"invariant_tolerance {settings['invariant_tolerance']:.0e}; raise substeps or "
+            "choose a higher-order integrator"
+        )
+    energies = system.hamiltonian(x0)
+    if settings["initial_conditions"] == "sampled" and len(x0) > 1 and np.ptp(energies) == 0:
+        raise DataError(f"the sampled initial states of {system.name} do not vary")
+    outcome = {f"max_rel_{k}_error": v for k, v in errors.items()}
+    n_ref = min(settings.get("reference_trajectories", 0), len(x0))
+    if n_ref:
+        exact = INTEGRATORS["reference"](system.vector_field, x0[:n_ref], dt, states.shape[1] - 1)
+        gap = np.linalg.norm(states[:n_ref] - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
+        outcome["reference_state_error_first_step"] = float(gap[:, 1].max())
+        outcome["reference_state_error_max"] = float(gap.max())
+    outcome["invariant_tolerance"] = settings["invariant_tolerance"]
+    outcome["validation"] = "passed"
+    return outcome
+
+
+def simulate(system: System, settings: dict) -> xr.Dataset:
+    """Integrate all initial states at once into a Dataset, and validate it."""
+    settings = resolve_settings(system, settings)
+    n, n_steps, substeps = settings["n_trajectories"], settings["n_steps"], settings["substeps"]
+    dt, integrator = settings["dt"], settings["integrator"]
+    seeds = np.random.SeedSequence(settings["seed"]).generate_state(n)
+    ood = _ood_states(system, round(settings.get("ood_fraction", 0.0) * n), settings["seed"])
+    x0 = np.concatenate([_initial_states(system, settings, seeds), ood])
+    states = INTEGRATORS[integrator](system.vector_field, x0, dt, n_steps, substeps)
+    outcome = validate(system, states, x0, settings)
     invariants = system.invariants(states)
     energy = invariants.pop("energy")
-    rel_energy_error = np.abs(energy - energy[:, :1]) / np.maximum(np.abs(energy[:, :1]), 1e-12)
+    labels = _split_labels(np.random.default_rng(seeds[0]), n, len(ood), settings["splits"])
     time = np.arange(n_steps + 1) * dt
     traj_bytes = (n_steps + 1) * system.dim * np.dtype(settings["dtype"]).itemsize
     dims = ("trajectory", "time")
+    # OOD trajectories carry seed -1: they come from one generator, not per-trajectory seeds.
+    all_seeds = np.concatenate([seeds.astype(np.int64), -np.ones(len(ood), np.int64)])
     ds = xr.Dataset(
         {
             "state": (dims + ("dof",), states.astype(settings["dtype"])),
             "energy": (dims, energy),
             **{name: (dims, values) for name, values in invariants.items()},
-            "split": ("trajectory", _split_labels(np.random.default_rng(seeds[0]), n, splits)),
-            "seed": ("trajectory", seeds.astype(np.int64)),
+            "split": ("trajectory", labels),
+            "seed": ("trajectory", all_seeds),
         },
         coords={
-            "trajectory": np.arange(n),
+            "trajectory": np.arange(len(x0)),
             "time": ("time", time, {"units": "time units of the system"}),
             "dof": np.array(system.state_names, dtype=object),
         },
@@ -75,7 +153,8 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "dt": dt,
             "substeps": substeps,
             "n_steps": n_steps,
-            "max_rel_energy_error": float(rel_energy_error.max()),
+            "initial_conditions": settings["initial_conditions"],
+            **outcome,
             **provenance(repo_root(), config_hash(settings)),
         },
     )

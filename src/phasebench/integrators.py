@@ -2,17 +2,29 @@
 
 Each integrator advances `x0 (n, D)` by `n_steps` saved samples of spacing `dt`, taking
 `substeps` internal steps between samples, and returns `(n, n_steps + 1, D)` including `x0`.
+The splitting methods (Störmer–Verlet and its Yoshida compositions) need a separable
+H = T(p) + V(q); implicit midpoint and RK4 take any field.
 """
 
 from collections.abc import Callable
 
 import numpy as np
+from scipy.integrate import solve_ivp
+
+from phasebench.errors import DataError
 
 VectorField = Callable[[np.ndarray], np.ndarray]
 
+# Triple jump (Yoshida 1990): composing order-2 steps of sizes w1 h, w0 h, w1 h gives order 4.
+_CBRT2 = 2 ** (1 / 3)
+YOSHIDA4 = (1 / (2 - _CBRT2), -_CBRT2 / (2 - _CBRT2), 1 / (2 - _CBRT2))
+# Yoshida's order-6 "solution A": w3 w2 w1 w0 w1 w2 w3, with w0 = 1 − 2 (w1 + w2 + w3).
+_W = (-1.17767998417887, 0.235573213359357, 0.784513610477560)
+YOSHIDA6 = (*_W[::-1], 1 - 2 * sum(_W), *_W)
+
 
 def _integrate(step, x0: np.ndarray, dt: float, n_steps: int, substeps: int) -> np.ndarray:
-    x = np.asarray(x0, dtype=np.float64)
+    x = np.array(x0, dtype=np.float64)
     out = np.empty((x.shape[0], n_steps + 1, x.shape[1]))
     out[:, 0] = x
     h = dt / substeps
@@ -23,27 +35,66 @@ def _integrate(step, x0: np.ndarray, dt: float, n_steps: int, substeps: int) -> 
     return out
 
 
-def stormer_verlet(
-    field: VectorField, x0: np.ndarray, dt: float, n_steps: int, substeps: int = 1
-) -> np.ndarray:
-    """Störmer–Verlet (kick–drift–kick), order 2 and symplectic, for separable H = T(p) + V(q).
+def _verlet_step(field: VectorField, x: np.ndarray, h: float) -> np.ndarray:
+    """Kick–drift–kick. For separable H the field's p-part depends on q alone and its q-part
+    on p alone, so each stage can evaluate the whole field and keep the half it needs."""
+    half = x.shape[1] // 2
+    x = x.copy()
+    x[:, half:] += 0.5 * h * field(x)[:, half:]
+    x[:, :half] += h * field(x)[:, :half]
+    x[:, half:] += 0.5 * h * field(x)[:, half:]
+    return x
 
-    For such H the field's p-part depends on q alone and its q-part on p alone, so each half of
-    the method can evaluate the full field and keep the half it needs.
+
+def _composition(weights):
+    def integrate(field, x0, dt, n_steps, substeps=1):
+        def step(x, h):
+            for w in weights:
+                x = _verlet_step(field, x, w * h)
+            return x
+
+        return _integrate(step, x0, dt, n_steps, substeps)
+
+    return integrate
+
+
+def stormer_verlet(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
+    """Störmer–Verlet: order 2, symplectic, for separable Hamiltonians."""
+    return _composition((1.0,))(field, x0, dt, n_steps, substeps)
+
+
+yoshida4 = _composition(YOSHIDA4)
+yoshida4.__doc__ = "Yoshida's composition of three Störmer–Verlet steps: order 4, symplectic."
+yoshida6 = _composition(YOSHIDA6)
+yoshida6.__doc__ = "Yoshida's composition of seven Störmer–Verlet steps: order 6, symplectic."
+
+
+def implicit_midpoint(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
+    """x' = x + h f((x + x')/2), solved by fixed-point iteration to machine precision.
+
+    Symplectic for canonical systems and exact on every quadratic invariant (e.g. the rigid
+    body's ‖z‖²), for any field.
     """
-    half = x0.shape[1] // 2
 
     def step(x, h):
-        x = x.copy()
-        x[:, half:] += 0.5 * h * field(x)[:, half:]
-        x[:, :half] += h * field(x)[:, :half]
-        x[:, half:] += 0.5 * h * field(x)[:, half:]
-        return x
+        new = x + h * field(x)
+        change = np.inf
+        for _ in range(100):
+            update = x + h * field(0.5 * (x + new))
+            previous, change = change, np.max(np.abs(update - new))
+            new = update
+            scale = max(1.0, np.max(np.abs(new)))
+            # Converged, or stalled at the level of rounding errors.
+            if change <= 1e-15 * scale or (change >= previous and change <= 1e-12 * scale):
+                return new
+            if change >= previous:
+                break
+        raise DataError(f"implicit midpoint did not converge at h={h}; lower dt or raise substeps")
 
     return _integrate(step, x0, dt, n_steps, substeps)
 
 
-def rk4(field: VectorField, x0: np.ndarray, dt: float, n_steps: int, substeps: int = 1):
+def rk4(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
     """Classical Runge–Kutta of order 4: accurate for any field, but not symplectic."""
 
     def step(x, h):
@@ -56,4 +107,32 @@ def rk4(field: VectorField, x0: np.ndarray, dt: float, n_steps: int, substeps: i
     return _integrate(step, x0, dt, n_steps, substeps)
 
 
-INTEGRATORS = {"stormer_verlet": stormer_verlet, "rk4": rk4}
+def reference(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
+    """High-accuracy reference: scipy's adaptive DOP853 at rtol = atol = 1e-12, one trajectory
+    at a time (slow; it measures the error of the other methods)."""
+    times = np.arange(n_steps + 1) * dt
+    out = np.empty((len(x0), n_steps + 1, np.shape(x0)[1]))
+    for i, start in enumerate(np.asarray(x0, dtype=np.float64)):
+        solution = solve_ivp(
+            lambda t, x: field(x[None])[0],
+            (0.0, times[-1]),
+            start,
+            method="DOP853",
+            t_eval=times,
+            rtol=1e-12,
+            atol=1e-12,
+        )
+        out[i] = solution.y.T
+    return out
+
+
+INTEGRATORS = {
+    "stormer_verlet": stormer_verlet,
+    "yoshida4": yoshida4,
+    "yoshida6": yoshida6,
+    "implicit_midpoint": implicit_midpoint,
+    "rk4": rk4,
+    "reference": reference,
+}
+# The splitting methods need H = T(p) + V(q).
+SEPARABLE_ONLY = {"stormer_verlet", "yoshida4", "yoshida6"}

@@ -23,7 +23,8 @@ class SystemSpec:
         return system_capabilities(self.canonical, self.dim)
 
 
-def system_capabilities(canonical: bool, dim: int) -> set[str]:
-    """Properties of a system that a model plugin may require (`requires = ("canonical",)`)."""
-    caps = {"even_dimension"} if dim % 2 == 0 else set()
+def system_capabilities(canonical: bool, dim: int | None) -> set[str]:
+    """Properties of a system that a model plugin may require (`requires = ("canonical",)`).
+    A canonical system has an even dimension even when the number is not known statically."""
+    caps = {"even_dimension"} if canonical or (dim is not None and dim % 2 == 0) else set()
     return caps | ({"canonical"} if canonical else set())

@@ -1,5 +1,5 @@
-"""Base class of system plugins (`plugins/systems/*.py`). States are NumPy arrays `(..., D)`
-in float64, coordinates ordered (q, p) for canonical systems."""
+"""Base class of system plugins (`plugins/systems/*.py`). States are arrays `(..., D)` in
+float64, coordinates ordered (q, p) for canonical systems."""
 
 from typing import ClassVar
 
@@ -9,12 +9,25 @@ from phasebench.errors import PluginError
 from phasebench.spec import SystemSpec
 
 
+def namespace(x):
+    """`torch` for a tensor, else `numpy`: lets a Hamiltonian be written once for both, so that
+    tests can differentiate it with autograd."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
 class System:
     """A Hamiltonian system.
 
     Subclasses set, as literals (the registry reads them without importing): `name`,
-    `state_names`, `canonical`, `separable`, `default_integrator`, `default_dt` and `parameters`
-    (name -> default value); and implement `hamiltonian`, `vector_field` and `sample_initial`.
+    `state_names` (or a property when the dimension is a parameter), `canonical`, `separable`,
+    `default_integrator` (with a comment saying why) and `parameters` (name -> default); and
+    implement `hamiltonian` (written with `self.xp(x)` so that it also takes torch tensors),
+    `vector_field` and `sample_initial`. Optional: `invariants` beyond energy, `sample_ood` for
+    the out-of-distribution test split, and `reference_initial_states` for a published data set.
     """
 
     abstract = True
@@ -24,7 +37,12 @@ class System:
     separable: ClassVar[bool] = False
     default_integrator: ClassVar[str] = "rk4"
     default_dt: ClassVar[float] = 0.1
+    default_substeps: ClassVar[int] = 8
+    default_n_steps: ClassVar[int] = 200
+    default_n_trajectories: ClassVar[int] = 128
     parameters: ClassVar[dict[str, float]] = {}
+
+    xp = staticmethod(namespace)
 
     def __init__(self, **params: float):
         unknown = set(params) - set(self.parameters)
@@ -42,18 +60,26 @@ class System:
     def spec(self, dt: float) -> SystemSpec:
         return SystemSpec(self.name, self.dim, tuple(self.state_names), self.canonical, dt)
 
-    def hamiltonian(self, x: np.ndarray) -> np.ndarray:
+    def hamiltonian(self, x):
         raise NotImplementedError
 
     def vector_field(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def invariants(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def invariants(self, x) -> dict:
         """Named conserved quantities; energy always, Casimirs and momenta where they exist."""
         return {"energy": self.hamiltonian(x)}
 
     def sample_initial(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError
+
+    def sample_ood(self, rng: np.random.Generator, n: int) -> np.ndarray | None:
+        """Initial states outside the training distribution (the `test_ood` split), if any."""
+        return None
+
+    def reference_initial_states(self) -> np.ndarray | None:
+        """A fixed, published set of initial states, if the system has one."""
+        return None
 
 
 def build_system(name: str, params: dict | None = None) -> System:
