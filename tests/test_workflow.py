@@ -140,7 +140,7 @@ def test_every_stage_writes_its_outputs(ci_run):
             assert scalars["model"] == model and scalars["seed"] == seed
             window = json.loads((run / "train.json").read_text())["input_steps"]
             assert scalars["rollout_steps"] + window == 61  # whole test trajectories
-    for integrator in ("stormer_verlet", "rk4"):
+    for integrator in ("yoshida4", "rk4"):  # the data's integrator and RK4
         reference = json.loads(
             (results / f"eval/coupled_oscillator/numerical/{integrator}.json").read_text()
         )
@@ -185,10 +185,11 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
         "data_hash",
     ):
         assert section in system_html, section
-    assert system_html.count('src="data:image/png;base64') >= 4  # errors, energy, phase, Pareto
-    assert "numerical: stormer_verlet" in system_html and "phasebench CI" in system_html
+    assert "numerical: yoshida4" in system_html and "phasebench CI" in system_html
     assert "Sweep of <code>resnet_sweep</code>" in system_html
-    assert system_html.count('src="data:image/png;base64') == 5  # ... and the sensitivity plot
+    assert "Out of distribution" in system_html
+    # errors, energy, OOD errors, phase portraits, Pareto, and the sweep's sensitivity plot
+    assert system_html.count('src="data:image/png;base64') == 6
 
 
 def chromium() -> str | None:

@@ -7,6 +7,8 @@ import numpy as np
 
 from phasebench import System
 
+CENTER = np.array([1.0, 0.0, 2.0, 0.0])
+
 
 class CoupledOscillator(System):
     name = "coupled_oscillator"
@@ -38,12 +40,15 @@ class CoupledOscillator(System):
 
     def sample_initial(self, rng, n):
         # Perturbations of the published initial state q0 = (1, 0), p0 = (2, 0).
-        center = np.array([1.0, 0.0, 2.0, 0.0])
-        return center + rng.uniform(-0.5, 0.5, size=(n, 4))
+        return CENTER + rng.uniform(-0.5, 0.5, size=(n, 4))
 
     def sample_ood(self, rng, n):
-        # Larger perturbations: a shell of higher energies than any training trajectory.
-        center = np.array([1.0, 0.0, 2.0, 0.0])
-        direction = rng.normal(size=(n, 4))
-        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-        return center + rng.uniform(1.1, 1.5, size=(n, 1)) * direction
+        # A higher energy shell: states from a wider box whose energy exceeds every state of
+        # the training box (its largest energy is at one of its corners).
+        corners = CENTER + 0.5 * np.array(np.meshgrid(*[[-1, 1]] * 4)).reshape(4, -1).T
+        ceiling = self.hamiltonian(corners).max()
+        found = []
+        while sum(len(f) for f in found) < n:
+            x = CENTER + rng.uniform(-1.5, 1.5, size=(4 * n, 4))
+            found.append(x[self.hamiltonian(x) > ceiling])
+        return np.concatenate(found)[:n]

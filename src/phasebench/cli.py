@@ -96,6 +96,23 @@ def _evaluate_integrator(args) -> int:
     return 0
 
 
+def _data_show(args) -> int:
+    from phasebench.datatools import summary
+
+    print(summary(Path(args.path)))
+    return 0
+
+
+def _data_check(args) -> int:
+    from phasebench.datatools import check
+
+    problems = check(Path(args.path))
+    for problem in problems:
+        print(f"FAIL {args.path}: {problem}")
+    print(f"{args.path}: " + ("broken" if problems else "ok"))
+    return 1 if problems else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="phasebench", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -108,6 +125,15 @@ def parser() -> argparse.ArgumentParser:
     plugin_sub.add_parser("check", help="import and validate every plugin").set_defaults(
         run=_plugins_check
     )
+
+    data = sub.add_parser("data", help="summarise or re-validate a data store")
+    data_sub = data.add_subparsers(dest="action", required=True)
+    show = data_sub.add_parser("show", help="system, parameters, sizes, splits, invariant errors")
+    show.add_argument("path")
+    show.set_defaults(run=_data_show)
+    chk = data_sub.add_parser("check", help="re-validate a store; non-zero exit if broken")
+    chk.add_argument("path")
+    chk.set_defaults(run=_data_check)
 
     sim = sub.add_parser("simulate", help="simulate a system into a Zarr store (simulate rule)")
     sim.add_argument("--settings", required=True, help="JSON: the resolved system entry")

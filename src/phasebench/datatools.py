@@ -1,0 +1,64 @@
+"""`phasebench data show` and `phasebench data check`: read a store back and judge it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from phasebench.data import SPLITS, open_store, relative_invariant_errors
+from phasebench.errors import DataError
+from phasebench.system import build_system
+
+
+def summary(path: Path) -> str:
+    ds = open_store(path)
+    splits = {s: int((ds["split"] == s).sum()) for s in SPLITS}
+    lines = [
+        f"{path}",
+        f"  system        {ds.attrs['system']}  {ds.attrs['parameters']}",
+        f"  integrator    {ds.attrs['integrator']}, dt = {ds.attrs['dt']}, "
+        f"{ds.attrs['substeps']} substeps",
+        f"  size          {ds.sizes['trajectory']} trajectories × {ds.sizes['time']} steps × "
+        f"{ds.sizes['dof']} dof ({', '.join(map(str, ds['dof'].values))}), "
+        f"{ds['state'].dtype}",
+        f"  splits        {', '.join(f'{s} {n}' for s, n in splits.items() if n)}",
+        f"  invariants    {', '.join(json.loads(ds.attrs['invariants']))}",
+    ]
+    checks = {k: v for k, v in ds.attrs.items() if k.startswith(("max_rel_", "reference_"))}
+    lines += [f"  {key:<34} {value:.2e}" for key, value in checks.items()]
+    lines.append(
+        f"  validation    {ds.attrs.get('validation', 'none')} (tolerance "
+        f"{ds.attrs.get('invariant_tolerance', '?')})"
+    )
+    provenance = ("phasebench_version", "git_commit", "config_hash", "created")
+    lines += [f"  {key:<13} {ds.attrs.get(key)}" for key in provenance]
+    return "\n".join(lines)
+
+
+def check(path: Path) -> list[str]:
+    """Re-validate a store from its contents; returns what is wrong (empty: all good)."""
+    ds = open_store(path)
+    problems = []
+    states = ds["state"].values.astype(np.float64)
+    if not np.isfinite(states).all():
+        problems.append("non-finite states")
+    labels = set(map(str, ds["split"].values))
+    if not labels <= set(SPLITS) or not {"train", "val", "test"} <= labels:
+        problems.append(f"splits {sorted(labels)} are not train/val/test(/test_ood)")
+    steps = np.diff(ds["time"].values)
+    if not np.allclose(steps, ds.attrs["dt"]):
+        problems.append(f"time steps differ from dt = {ds.attrs['dt']}")
+    try:
+        system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
+    except Exception as err:
+        raise DataError(
+            f"{path}: its system '{ds.attrs['system']}' cannot be built: {err}"
+        ) from None
+    tolerance = float(ds.attrs.get("invariant_tolerance", 1e-3))
+    for name, errors in relative_invariant_errors(system.invariants(states)).items():
+        # Stored float32 states carry rounding errors of about 1e-7 of their own.
+        if errors.max() > tolerance + 1e-6:
+            problems.append(f"relative {name} error {errors.max():.2e} exceeds {tolerance:.0e}")
+    return problems
