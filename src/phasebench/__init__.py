@@ -1,7 +1,8 @@
 """phasebench: which neural architecture learns this Hamiltonian system best, at what cost,
 and does it keep the physics?
 
-The public plugin API (`System`, `ModelPlugin`, `SystemSpec`) is imported lazily so that
+The public plugin API (`System`, `ModelPlugin`, `SystemSpec`, and the building blocks in
+`phasebench.layers`) is imported lazily so that
 `import phasebench.registry` stays cheap: the Snakefile imports it on every parse and must never
 pay for torch.
 """
