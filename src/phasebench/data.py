@@ -154,6 +154,8 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "substeps": substeps,
             "n_steps": n_steps,
             "initial_conditions": settings["initial_conditions"],
+            # Attributes cannot be None in Zarr: 0 means "train on the whole trajectories".
+            "train_horizon": settings.get("train_horizon") or 0.0,
             **outcome,
             **provenance(repo_root(), config_hash(settings)),
         },

@@ -37,9 +37,9 @@ FORMAT = "phasebench-evaluation/1"
 SPLIT_PREFIXES = {"test": "", "val": "val_", "test_ood": "ood_"}
 STRUCTURE_WINDOWS = 8  # test windows at which the Jacobian of the learned map is measured
 
-# A predictor maps true trajectories (n, T, D) to predicted ones, the time it took, and the
-# number of steps it took.
-Predictor = Callable[[np.ndarray], tuple[np.ndarray, float, int]]
+# A predictor maps true trajectories (n, T, D) to predicted ones, the time it took, the number
+# of steps (model calls) it took, and how many leading states it was given.
+Predictor = Callable[[np.ndarray], tuple[np.ndarray, float, int, int]]
 
 
 def load_model(checkpoint: Path) -> ModelPlugin:
@@ -82,11 +82,8 @@ def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         model.to("cpu")
-        return (
-            prediction.cpu().numpy(),
-            seconds,
-            math.ceil((truth.shape[1] - k) / model.output_steps),
-        )
+        calls = math.ceil((truth.shape[1] - k) / model.output_steps)
+        return prediction.cpu().numpy(), seconds, calls, k
 
     return predict
 
@@ -96,7 +93,7 @@ def _integrator_predictor(system, integrator: str, dt: float) -> Predictor:
         start = time.perf_counter()
         steps = truth.shape[1] - 1
         prediction = INTEGRATORS[integrator](system.vector_field, truth[:, 0], dt, steps, 1)
-        return prediction, time.perf_counter() - start, steps
+        return prediction, time.perf_counter() - start, steps, 1
 
     return predict
 
@@ -116,7 +113,7 @@ def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_s
         if split != "test" and not (ds["split"] == split).any():
             continue
         truth = load_split(ds, split, str(data))
-        prediction, seconds, steps = predict(truth)
+        prediction, seconds, steps, given = predict(truth)
         errors = {"rel_error": relative_error(prediction, truth)}
         invariants = invariant_errors(system, prediction, truth)
         errors.update({f"{name}_error": values for name, values in invariants.items()})
@@ -126,7 +123,7 @@ def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_s
         split_scalars["diverged"] = not bool(np.isfinite(prediction).all())
         if split == "test":
             split_scalars["inference_ms_per_step"] = 1e3 * seconds / steps
-            split_scalars["rollout_steps"] = steps
+            split_scalars["rollout_steps"] = truth.shape[1] - given  # predicted states
             split_scalars["test_trajectories"] = int(truth.shape[0])
         scalars.update({prefix + key: value for key, value in split_scalars.items()})
         index = ds["trajectory"].values[(ds["split"] == split).values]
@@ -166,7 +163,7 @@ def evaluate(checkpoint: Path, data: Path, settings: dict, train_summary: dict, 
     )
     if torch.cuda.is_available():
         truth = load_split(ds, "test", str(data))
-        _, seconds, steps = _model_predictor(model, "cuda")(truth)
+        _, seconds, steps, _ = _model_predictor(model, "cuda")(truth)
         scalars["inference_ms_per_step_gpu"] = 1e3 * seconds / steps
     windows = true_windows(model, load_split(ds, "test", str(data)))[:STRUCTURE_WINDOWS]
     structure = map_structure_errors(model, windows[:, : model.input_steps], ds.attrs["canonical"])

@@ -54,22 +54,32 @@ def spec_from_store(ds) -> SystemSpec:
 class TrajectoryWindows(pl.LightningDataModule):
     """Train and validation windows of a data store, loaded into memory once in `setup()`."""
 
-    def __init__(self, store: Path, input_steps: int, output_steps: int, batch_size: int):
+    def __init__(
+        self, store: Path, input_steps: int, output_steps: int, batch_size: int, pin_memory=False
+    ):
         super().__init__()
-        self.store, self.batch_size = Path(store), batch_size
+        self.store, self.batch_size, self.pin_memory = Path(store), batch_size, pin_memory
         self.input_steps, self.output_steps = input_steps, output_steps
 
     def setup(self, stage: str | None = None):
         ds = open_store(self.store)
-        split = {s: torch.from_numpy(load_split(ds, s, str(self.store))) for s in ("train", "val")}
+        # Training sees t <= train_horizon only; test rollouts go on to the end.
+        horizon = ds.attrs.get("train_horizon") or float("inf")
+        steps = int((ds["time"].values <= horizon).sum())
+        split = {
+            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps])
+            for s in ("train", "val")
+        }
         self.train_set = windows(split["train"], self.input_steps, self.output_steps)
         self.val_set = windows(split["val"], self.input_steps, self.output_steps)
 
     def train_dataloader(self):
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+        return DataLoader(
+            self.train_set, batch_size=self.batch_size, shuffle=True, pin_memory=self.pin_memory
+        )
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=self.batch_size)
+        return DataLoader(self.val_set, batch_size=self.batch_size, pin_memory=self.pin_memory)
 
 
 class PluginModule(pl.LightningModule):
@@ -80,13 +90,17 @@ class PluginModule(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams)
         self.loss_fn = LOSSES[training["loss"]]
+        # A compiled forward of the same module (a function, not a submodule, so that the
+        # weights and the checkpoints stay the model's).
+        forward = self.model.forward
+        self.step_fn = torch.compile(forward) if training.get("compile") else forward
 
     def forward(self, window):
         return self.model(window)
 
     def _step(self, batch, stage: str):
         window, target = batch
-        loss = self.loss_fn(self.model(window), target)
+        loss = self.loss_fn(self.step_fn(window), target)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(window))
         return loss
 
@@ -97,7 +111,20 @@ class PluginModule(pl.LightningModule):
         return self._step(batch, "val")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.training["lr"])
+        training = self.hparams.training
+        optimiser = torch.optim.Adam(
+            self.parameters(),
+            lr=training["lr"],
+            betas=tuple(training.get("betas", (0.9, 0.999))),
+            eps=training.get("eps", 1e-8),
+        )
+        if not training.get("lr_end"):
+            return optimiser
+        # Exponential decay per optimiser step, from lr at the first to lr_end at the last.
+        steps = max(1, self.trainer.estimated_stepping_batches)
+        gamma = (training["lr_end"] / training["lr"]) ** (1 / steps)
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma)
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, seed: int) -> dict:
@@ -108,8 +135,14 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     spec = spec_from_store(open_store(data))
     module = PluginModule(plugin, hparams, spec.to_dict(), training)
     model = module.model
+    precision = training.get("precision", "32")
+    precision = {"32": "32-true", "64": "64-true"}.get(precision, precision)
     data_module = TrajectoryWindows(
-        data, model.input_steps, model.output_steps, training["batch_size"]
+        data,
+        model.input_steps,
+        model.output_steps,
+        training["batch_size"],
+        training.get("pin_memory", False),
     )
     checkpoint = ModelCheckpoint(
         dirpath=out, filename="best", monitor="val_loss", mode="min", enable_version_counter=False
@@ -118,6 +151,7 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         max_epochs=training["max_epochs"],
         accelerator=training["accelerator"],
         devices=1,
+        precision=precision,
         logger=CSVLogger(save_dir=out, name="", version=""),
         # EarlyStopping also stops at the first non-finite validation loss (diverged).
         callbacks=[checkpoint, EarlyStopping("val_loss", patience=training["patience"])],

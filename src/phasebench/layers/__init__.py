@@ -1,5 +1,11 @@
 """Building blocks shared by model plugins (public API: plugins may import from here)."""
 
+from phasebench.layers.attention import MultiHeadAttention, VolumePreservingAttention
+from phasebench.layers.feedforward import (
+    ResNetFeedForward,
+    TriangularLayer,
+    volume_preserving_feedforward,
+)
 from phasebench.layers.hamiltonian import canonical_field, implicit_midpoint_step
 from phasebench.layers.sympnet import (
     ActivationShear,
@@ -7,12 +13,20 @@ from phasebench.layers.sympnet import (
     LinearShear,
     SympNet,
 )
+from phasebench.layers.transformer import LieTrotterLayer, StrangLayer
 
 __all__ = [
     "ActivationShear",
     "GradientShear",
+    "LieTrotterLayer",
     "LinearShear",
+    "MultiHeadAttention",
+    "ResNetFeedForward",
+    "StrangLayer",
     "SympNet",
+    "TriangularLayer",
+    "VolumePreservingAttention",
+    "volume_preserving_feedforward",
     "canonical_field",
     "implicit_midpoint_step",
 ]

@@ -1,0 +1,69 @@
+"""Attention layers: multi-head softmax attention with optional Stiefel (orthonormal)
+projections (CEMRACS 2023), and volume-preserving attention (Brantner et al., arXiv 2312.11166).
+
+Inputs are `(batch, T, d)`: T tokens (time steps) of dimension d.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import orthogonal
+
+
+class MultiHeadAttention(nn.Module):
+    """Head i: softmax attention with queries X P^Q_i, keys X P^K_i, values X P^V_i,
+    P ∈ R^{d × d/h}; the heads' outputs are stacked back to dimension d (no output matrix).
+
+    `stiefel` keeps every P on the Stiefel manifold (PᵀP = I); `scale` divides the scores by
+    √d; `add_connection` adds the input to the output.
+    """
+
+    def __init__(self, dim: int, heads: int, stiefel=False, scale=True, add_connection=True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"heads = {heads} must divide the dimension {dim}")
+
+        def projection():
+            layer = nn.Linear(dim, dim // heads, bias=False)
+            return orthogonal(layer) if stiefel else layer
+
+        self.query = nn.ModuleList(projection() for _ in range(heads))
+        self.key = nn.ModuleList(projection() for _ in range(heads))
+        self.value = nn.ModuleList(projection() for _ in range(heads))
+        self.scale = dim**-0.5 if scale else 1.0
+        self.add_connection = add_connection
+
+    def forward(self, x):
+        heads = [
+            F.scaled_dot_product_attention(q(x), k(x), v(x), scale=self.scale)
+            for q, k, v in zip(self.query, self.key, self.value, strict=True)
+        ]
+        out = torch.cat(heads, dim=-1)
+        return x + out if self.add_connection else out
+
+
+class VolumePreservingAttention(nn.Module):
+    """Z ↦ Z Λ(Z) with Λ = Cayley(C) = (I − C)(I + C)⁻¹ and C = ZᵀAZ, A skew-symmetric.
+
+    C is then skew-symmetric, Λ orthogonal, and the whole map has Jacobian determinant 1. In the
+    (T, d) layout X = Zᵀ this reads X ↦ ΛᵀX = (I − C)⁻¹(I + C) X.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("rows", torch.tril_indices(dim, dim, offset=-1), persistent=False)
+        self.weights = nn.Parameter(0.1 * torch.randn(dim * (dim - 1) // 2))
+        self.dim = dim
+
+    def skew(self):
+        lower = self.weights.new_zeros(self.dim, self.dim)
+        lower[self.rows[0], self.rows[1]] = self.weights
+        return lower - lower.T
+
+    def forward(self, x):
+        c = x @ self.skew() @ x.transpose(-1, -2)
+        eye = torch.eye(x.shape[-2], dtype=x.dtype, device=x.device)
+        out, info = torch.linalg.solve_ex(eye - c, (eye + c) @ x)
+        # A diverged input can make I − C singular: that sample becomes NaN (and its rollout
+        # counts as diverged) instead of stopping the whole batch.
+        return torch.where((info != 0).reshape(-1, *[1] * (x.dim() - 1)), torch.nan, out)

@@ -1,0 +1,62 @@
+"""Feed-forward blocks applied to every token with shared weights."""
+
+import torch
+from torch import nn
+
+
+class ResNetFeedForward(nn.Module):
+    """The CEMRACS transformer's x ↦ tanh(Wx + b) (the layer adds x), or with `width` > 0 a
+    two-layer x ↦ W2 tanh(W1 x + b1). The second layer has no bias, so that two halves of width
+    w/2 (Macaron) have exactly the parameters of one of width w."""
+
+    def __init__(self, dim: int, width: int = 0, use_bias: bool = True):
+        super().__init__()
+        if width:
+            self.net = nn.Sequential(
+                nn.Linear(dim, width, bias=use_bias), nn.Tanh(), nn.Linear(width, dim, bias=False)
+            )
+        else:
+            self.net = nn.Sequential(nn.Linear(dim, dim, bias=use_bias), nn.Tanh())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class TriangularLayer(nn.Module):
+    """x ↦ x + σ(Mx + b) with M strictly lower (or upper) triangular: its Jacobian is unit
+    triangular, so its determinant is 1 (volume preserving)."""
+
+    def __init__(self, dim: int, lower: bool, activation=None, bias: bool = True):
+        super().__init__()
+        offset = -1 if lower else 1
+        indices = (
+            torch.tril_indices(dim, dim, offset) if lower else torch.triu_indices(dim, dim, offset)
+        )
+        self.register_buffer("entries", indices, persistent=False)
+        self.weights = nn.Parameter(0.1 * torch.randn(dim * (dim - 1) // 2))
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+        self.activation = activation or (lambda y: y)
+        self.dim = dim
+
+    def forward(self, x):
+        m = self.weights.new_zeros(self.dim, self.dim)
+        m[self.entries[0], self.entries[1]] = self.weights
+        y = x @ m.T
+        if self.bias is not None:
+            y = y + self.bias
+        return x + self.activation(y)
+
+
+def volume_preserving_feedforward(dim: int, n_blocks: int) -> nn.Sequential:
+    """n_blocks × [Lower(id) → Upper(id, bias) → Lower(tanh, bias) → Upper(tanh, bias)],
+    closed by Lower(id) → Upper(id, bias) (the VPT paper's block structure)."""
+    layers = []
+    for _ in range(n_blocks):
+        layers += [
+            TriangularLayer(dim, lower=True, bias=False),
+            TriangularLayer(dim, lower=False),
+            TriangularLayer(dim, lower=True, activation=torch.tanh),
+            TriangularLayer(dim, lower=False, activation=torch.tanh),
+        ]
+    layers += [TriangularLayer(dim, lower=True, bias=False), TriangularLayer(dim, lower=False)]
+    return nn.Sequential(*layers)
