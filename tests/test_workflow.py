@@ -140,6 +140,10 @@ def test_ci_experiment_end_to_end(workflow_copy):
     assert system_html.count('src="data:image/png;base64') == 2  # error and energy plots
     assert "phasebench CI" in system_html
 
+    study = (results / "reports/studies/attention_kernels.html").read_text()
+    assert "Traceback" not in study and "application/vnd.jupyter.stderr" not in study
+    assert study.count('src="data:image/png;base64') == 4  # error vs m, vs L, vs angle, learned
+
     # Nothing changed: nothing to do.
     again = snakemake(workflow_copy, *args, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

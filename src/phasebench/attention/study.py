@@ -85,3 +85,30 @@ def angle_errors(name, theta, m, d, draws, seed):
     return torch.tensor(
         [abs(estimate(name, q, k, m, g).item() - exact) / exact for _ in range(draws)]
     )
+
+
+def learned_errors(m, length, d, draws, seed, steps=200, dist="normal_1/d"):
+    """Fit f_θ (started at FAVOR+) to exp(QKᵀ) on fresh draws, then its errors on new draws.
+
+    The learned map is one fixed map, so its spread comes from the queries/keys alone.
+    """
+    from phasebench.attention.features import LearnedFeatures
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    f = LearnedFeatures(d, m).double()
+    opt = torch.optim.Adam(f.parameters(), lr=1e-2)
+    for _ in range(steps):
+        q, k = sample_qk(dist, length, d, g)
+        exact = torch.exp(q @ k.T)
+        loss = (f(q) @ f(k).T - exact).norm() / exact.norm()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = []
+    with torch.no_grad():
+        for _ in range(draws):
+            q, k = sample_qk(dist, length, d, g)
+            exact = torch.exp(q @ k.T)
+            out.append(((f(q) @ f(k).T - exact).norm() / exact.norm()).item())
+    return torch.tensor(out)
