@@ -9,6 +9,7 @@ import torch
 from phasebench.attention import (
     LearnedFeatures,
     RandomProjection,
+    SelfAttention,
     exp_features,
     hybrid_features,
     linear_attention,
@@ -179,3 +180,28 @@ def test_redraw_policy():
 def test_unknown_projection_is_one_sentence():
     with pytest.raises(ValueError, match="unknown projection 'gauss'"):
         projection(4, 4, "gauss")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kernel", ["softmax", "relu", "exp", "favor", "learned"])
+def test_self_attention_module(kernel, causal):
+    torch.manual_seed(0)
+    attn = SelfAttention(8, heads=2, kernel=kernel, m=16, causal=causal).double()
+    x = torch.randn(3, 10, 8, dtype=torch.float64)
+    y = attn(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    y.sum().backward()
+    if causal:
+        # Changing the last position leaves every earlier output unchanged.
+        x2 = x.clone()
+        x2[:, -1] += 1.0
+        assert torch.allclose(attn(x2)[:, :-1], y[:, :-1], atol=1e-10)
+
+
+def test_favor_module_approximates_softmax_attention():
+    torch.manual_seed(1)
+    soft = SelfAttention(16, heads=1, kernel="softmax").double()
+    favor = SelfAttention(16, heads=1, kernel="favor", m=4096).double()
+    favor.load_state_dict(soft.state_dict(), strict=False)
+    x = torch.randn(2, 12, 16, dtype=torch.float64) * 0.3
+    assert rel(favor(x), soft(x)) < 0.05

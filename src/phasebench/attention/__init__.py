@@ -13,9 +13,12 @@ from phasebench.attention.features import (
     trig_features,
 )
 from phasebench.attention.linear import linear_attention, quadratic_attention
+from phasebench.attention.module import KERNELS, SelfAttention
 from phasebench.attention.projections import PROJECTIONS, RandomProjection, projection
 
 __all__ = [
+    "KERNELS",
+    "SelfAttention",
     "PROJECTIONS",
     "LearnedFeatures",
     "RandomProjection",

@@ -93,10 +93,12 @@ class LearnedFeatures(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros(m))
         self.log_scale = torch.nn.Parameter(torch.zeros(()))
 
+    def logits(self, x):
+        logits = x @ self.weight.to(x.dtype).T + self.bias.to(x.dtype)
+        return logits - 0.5 * self.log_scale.exp() * (x * x).sum(-1, keepdim=True)
+
     def forward(self, x, offset=None):
-        w = self.weight.to(x.dtype)
-        logits = x @ w.T + self.bias.to(x.dtype)
-        logits = logits - 0.5 * self.log_scale.exp() * (x * x).sum(-1, keepdim=True)
+        logits = self.logits(x)
         if offset is not None:
             logits = logits - offset
-        return torch.exp(logits) / math.sqrt(w.shape[0])
+        return torch.exp(logits) / math.sqrt(self.weight.shape[0])
