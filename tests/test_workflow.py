@@ -141,7 +141,9 @@ def test_ci_experiment_end_to_end(workflow_copy):
     assert "phasebench CI" in system_html
 
     study = (results / "reports/studies/attention_kernels.html").read_text()
-    assert "Traceback" not in study and "application/vnd.jupyter.stderr" not in study
+    assert (
+        "Traceback" not in study and 'data-mime-type="application/vnd.jupyter.stderr"' not in study
+    )
     assert study.count('src="data:image/png;base64') == 4  # error vs m, vs L, vs angle, learned
 
     # Nothing changed: nothing to do.
