@@ -54,9 +54,15 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/studies.smk"
 
 
 rule all:
     default_target: True
     input:
         "results/reports/index.html",
+        (
+            ["results/reports/studies/attention_kernels.html"]
+            if PLAN["studies"]["attention_kernels"]["enabled"]
+            else []
+        ),

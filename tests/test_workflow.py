@@ -228,6 +228,15 @@ def open_in_browser(browser, path):
 
 
 @pytest.mark.slow
+def test_attention_kernel_study_report(ci_run):
+    study = (ci_run / "results/reports/studies/attention_kernels.html").read_text()
+    assert "Traceback" not in study
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in study
+    assert 'src="http' not in study  # nothing to fetch: opens offline
+    assert study.count('src="data:image/png;base64') == 4  # error vs m, vs L, vs angle, learned
+
+
+@pytest.mark.slow
 def test_rerun_with_nothing_changed_does_nothing(ci_run):
     again = snakemake(ci_run, *CI_ARGS, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -313,6 +313,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         "seeds": config["seeds"],
         "evaluation": config["evaluation"],
         "report": config["report"],
+        "studies": config["studies"],
         "runs": runs,
         "skipped": skipped,
     }
