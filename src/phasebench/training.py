@@ -147,6 +147,10 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     checkpoint = ModelCheckpoint(
         dirpath=out, filename="best", monitor="val_loss", mode="min", enable_version_counter=False
     )
+    # Saved every epoch under a name Snakemake does not declare (it deletes declared outputs of
+    # incomplete jobs), so a killed job resumes from here when run again.
+    resume = ModelCheckpoint(dirpath=out, filename="resume", enable_version_counter=False)
+    resume_path = out / "resume.ckpt"
     trainer = pl.Trainer(
         max_epochs=training["max_epochs"],
         accelerator=training["accelerator"],
@@ -154,7 +158,7 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         precision=precision,
         logger=CSVLogger(save_dir=out, name="", version=""),
         # EarlyStopping also stops at the first non-finite validation loss (diverged).
-        callbacks=[checkpoint, EarlyStopping("val_loss", patience=training["patience"])],
+        callbacks=[checkpoint, resume, EarlyStopping("val_loss", patience=training["patience"])],
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         deterministic=True,
@@ -162,7 +166,11 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     )
     initial_weights = copy.deepcopy(module.state_dict())
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data_module)
+    trainer.fit(
+        module,
+        datamodule=data_module,
+        ckpt_path=resume_path if resume_path.exists() else None,
+    )
     wall = time.perf_counter() - start
     last_val = float(trainer.callback_metrics.get("val_loss", float("nan")))
     diverged = not math.isfinite(last_val)
@@ -191,4 +199,5 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         "torch_version": torch.__version__,
     }
     (out / "train.json").write_text(json.dumps(summary, indent=2))
+    resume_path.unlink(missing_ok=True)  # a finished run must never be resumed by a later one
     return summary

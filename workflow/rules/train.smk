@@ -15,6 +15,9 @@ rule train:
         settings=lambda w: json.dumps(experiment.train_settings(MODELS[w.model], int(w.seed))),
         out=lambda w, output: Path(output.checkpoint).parent,
     threads: lambda w: MODELS[w.model]["training"]["threads"]
+    resources:
+        # SLURM's executor turns gpu=1 into a GPU request; 0 asks for none.
+        gpu=lambda w: int(MODELS[w.model]["training"]["accelerator"] in ("gpu", "cuda")),
     log:
         "results/logs/train/{system}/{model}/seed{seed}.log",
     shell:
