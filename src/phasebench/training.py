@@ -166,10 +166,11 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     )
     initial_weights = copy.deepcopy(module.state_dict())
     start = time.perf_counter()
+    resumed_from = None
+    if resume_path.exists():
+        resumed_from = torch.load(resume_path, map_location="cpu", weights_only=False)["epoch"]
     trainer.fit(
-        module,
-        datamodule=data_module,
-        ckpt_path=resume_path if resume_path.exists() else None,
+        module, datamodule=data_module, ckpt_path=resume_path if resumed_from is not None else None
     )
     wall = time.perf_counter() - start
     last_val = float(trainer.callback_metrics.get("val_loss", float("nan")))
@@ -197,6 +198,7 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         "device": str(trainer.strategy.root_device),
         "stopped_early": trainer.current_epoch < training["max_epochs"],
         "torch_version": torch.__version__,
+        "resumed_from_epoch": resumed_from,
     }
     (out / "train.json").write_text(json.dumps(summary, indent=2))
     resume_path.unlink(missing_ok=True)  # a finished run must never be resumed by a later one
