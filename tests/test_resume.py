@@ -9,9 +9,10 @@ import time
 
 import pytest
 import torch
-from conftest import TINY_TRAINING
 
 from phasebench.training import train
+
+from conftest import TINY_TRAINING
 
 HPARAMS = {"width": 16, "depth": 1}
 

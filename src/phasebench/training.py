@@ -19,6 +19,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, TensorDataset
 
 from phasebench.data import load_split, open_store
@@ -169,9 +170,17 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     resumed_from = None
     if resume_path.exists():
         resumed_from = torch.load(resume_path, map_location="cpu", weights_only=False)["epoch"]
-    trainer.fit(
-        module, datamodule=data_module, ckpt_path=resume_path if resumed_from is not None else None
-    )
+    try:
+        trainer.fit(
+            module,
+            datamodule=data_module,
+            ckpt_path=resume_path if resumed_from is not None else None,
+        )
+    except SIGTERMException as stop:
+        # Lightning exits with status 0 on SIGTERM; the job must fail so that it is run again.
+        raise PhasebenchError(
+            f"training of '{plugin}' was terminated; run it again to resume"
+        ) from stop
     wall = time.perf_counter() - start
     last_val = float(trainer.callback_metrics.get("val_loss", float("nan")))
     diverged = not math.isfinite(last_val)
