@@ -7,6 +7,7 @@ H = Σ p_i²/2 + Σ q_i²/2 + κ/2 Σ (q_{i+1} − q_i)² + β/4 Σ (q_{i+1} −
 import numpy as np
 
 from phasebench import System
+from phasebench.system import canonical_names
 
 
 class OscillatorChain(System):
@@ -26,9 +27,7 @@ class OscillatorChain(System):
 
     @property
     def state_names(self):
-        return tuple(f"q{i}" for i in range(1, self.n + 1)) + tuple(
-            f"p{i}" for i in range(1, self.n + 1)
-        )
+        return canonical_names(self.n)
 
     def hamiltonian(self, x):
         q, p = x[..., : self.n], x[..., self.n :]

@@ -7,6 +7,7 @@ K3 = Σ p_i³ + 3 Σ exp(q_i − q_{i+1}) (p_i + p_{i+1}) (from tr L³ of the La
 import numpy as np
 
 from phasebench import System
+from phasebench.system import canonical_names
 
 
 class Toda(System):
@@ -25,9 +26,7 @@ class Toda(System):
 
     @property
     def state_names(self):
-        return tuple(f"q{i}" for i in range(1, self.n + 1)) + tuple(
-            f"p{i}" for i in range(1, self.n + 1)
-        )
+        return canonical_names(self.n)
 
     def _bonds(self, q):
         xp = self.xp(q)

@@ -19,6 +19,11 @@ def namespace(x):
     return np
 
 
+def canonical_names(n: int) -> tuple[str, ...]:
+    """q1 … qn, p1 … pn: the state names of a canonical system with n degrees of freedom."""
+    return tuple(f"q{i}" for i in range(1, n + 1)) + tuple(f"p{i}" for i in range(1, n + 1))
+
+
 class System:
     """A Hamiltonian system.
 
