@@ -27,7 +27,7 @@ from phasebench.metrics import (
     relative_error,
     rollout_scalars,
 )
-from phasebench.model import ModelPlugin, build_model
+from phasebench.model import ModelPlugin, build_model, sliding_windows
 from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
@@ -65,9 +65,7 @@ def one_step_error(model: ModelPlugin, truth: np.ndarray) -> float:
 
 
 def true_windows(model: ModelPlugin, truth: np.ndarray) -> torch.Tensor:
-    length = model.input_steps + model.output_steps
-    states = torch.from_numpy(truth)
-    return states.unfold(1, length, 1).permute(0, 1, 3, 2).reshape(-1, length, states.shape[-1])
+    return sliding_windows(torch.from_numpy(truth), model.input_steps + model.output_steps)
 
 
 def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:

@@ -67,3 +67,9 @@ def build_model(plugin: str, spec: SystemSpec, hparams: dict) -> ModelPlugin:
         raise PluginError(
             f"model plugin '{plugin}' failed to build with {hparams}: {type(err).__name__}: {err}"
         ) from err
+
+
+def sliding_windows(states: torch.Tensor, length: int) -> torch.Tensor:
+    """Every run of `length` consecutive states of `(n, T, D)` trajectories: `(n·(T−length+1),
+    length, D)`; training and evaluation cut their windows the same way."""
+    return states.unfold(1, length, 1).permute(0, 1, 3, 2).reshape(-1, length, states.shape[-1])

@@ -6,7 +6,6 @@ from typing import ClassVar
 import numpy as np
 
 from phasebench.errors import PluginError
-from phasebench.spec import SystemSpec
 
 
 def namespace(x):
@@ -61,9 +60,6 @@ class System:
     @property
     def dim(self) -> int:
         return len(self.state_names)
-
-    def spec(self, dt: float) -> SystemSpec:
-        return SystemSpec(self.name, self.dim, tuple(self.state_names), self.canonical, dt)
 
     def hamiltonian(self, x):
         raise NotImplementedError

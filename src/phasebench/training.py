@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
 from phasebench.losses import LOSSES
-from phasebench.model import build_model
+from phasebench.model import build_model, sliding_windows
 from phasebench.spec import SystemSpec
 
 # The data lives in memory, so worker processes would only add start-up cost.
@@ -41,7 +41,7 @@ def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> Tensor
             f"trajectories of {states.shape[1]} steps are shorter than the model's window of "
             f"{length}; raise n_steps of the system"
         )
-    cut = states.unfold(1, length, 1).permute(0, 1, 3, 2).reshape(-1, length, states.shape[-1])
+    cut = sliding_windows(states, length)
     return TensorDataset(cut[:, :input_steps].contiguous(), cut[:, input_steps:].contiguous())
 
 
