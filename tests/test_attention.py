@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from phasebench.attention import (
+    KernelAttention,
     LearnedFeatures,
     RandomProjection,
-    SelfAttention,
     exp_features,
     hybrid_features,
     linear_attention,
@@ -20,6 +20,7 @@ from phasebench.attention import (
     relu_features,
     trig_features,
 )
+from phasebench.layers import MultiHeadAttention
 
 D, L = 16, 32
 
@@ -184,9 +185,10 @@ def test_unknown_projection_is_one_sentence():
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("kernel", ["softmax", "relu", "exp", "favor", "learned"])
-def test_self_attention_module(kernel, causal):
+def test_multi_head_attention_with_each_kernel(kernel, causal):
     torch.manual_seed(0)
-    attn = SelfAttention(8, heads=2, kernel=kernel, m=16, causal=causal).double()
+    attn = MultiHeadAttention(8, 2, kernel=KernelAttention(4, kernel, m=16, causal=causal))
+    attn = attn.double()
     x = torch.randn(3, 10, 8, dtype=torch.float64)
     y = attn(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
@@ -198,10 +200,21 @@ def test_self_attention_module(kernel, causal):
         assert torch.allclose(attn(x2)[:, :-1], y[:, :-1], atol=1e-10)
 
 
-def test_favor_module_approximates_softmax_attention():
+def test_favor_heads_approximate_softmax_heads_with_the_same_projections():
     torch.manual_seed(1)
-    soft = SelfAttention(16, heads=1, kernel="softmax").double()
-    favor = SelfAttention(16, heads=1, kernel="favor", m=4096).double()
+    soft = MultiHeadAttention(16, 1, add_connection=False).double()
+    favor = MultiHeadAttention(
+        16, 1, add_connection=False, kernel=KernelAttention(16, "favor", m=4096)
+    ).double()
     favor.load_state_dict(soft.state_dict(), strict=False)
     x = torch.randn(2, 12, 16, dtype=torch.float64) * 0.3
     assert rel(favor(x), soft(x)) < 0.05
+    # ReLU features are a different kernel: far from softmax with the same projections.
+    relu = MultiHeadAttention(16, 1, add_connection=False, kernel=KernelAttention(16, "relu"))
+    relu.double().load_state_dict(soft.state_dict(), strict=False)
+    assert rel(relu(x), soft(x)) > 0.1
+
+
+def test_unknown_kernel_is_one_sentence():
+    with pytest.raises(ValueError, match="unknown attention kernel 'gauss': expected one of"):
+        KernelAttention(4, "gauss")

@@ -50,7 +50,7 @@ def test_stiefel_weights_stay_orthonormal_after_optimiser_steps():
         optimiser.zero_grad()
         torch.mean((model(x) - y) ** 2).backward()
         optimiser.step()
-    attention = model.layers[0].attention
+    attention = model.body.layers[0].attention
     for projection in [*attention.query, *attention.key, *attention.value]:
         w = projection.weight  # rows are the columns of P
         torch.testing.assert_close(w @ w.T, torch.eye(w.shape[0]), rtol=0, atol=1e-5)

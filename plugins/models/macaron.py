@@ -3,10 +3,8 @@ x ← x + ½FFN₁(x);  x ← MHA(x);  x ← x + ½FFN₂(x),
 with FFN₁ and FFN₂ of half the `transformer`'s feed-forward width, so that both have the same
 parameters at equal `ff_width`; otherwise the same model as `transformer`."""
 
-from torch import nn
-
 from phasebench import ModelPlugin
-from phasebench.layers import MultiHeadAttention, ResNetFeedForward, StrangLayer
+from phasebench.layers import MultiHeadAttention, ResNetFeedForward, StrangLayer, WindowTransformer
 
 
 class Macaron(ModelPlugin):
@@ -27,20 +25,15 @@ class Macaron(ModelPlugin):
     ):
         super().__init__(spec)
         self.input_steps = self.output_steps = window
-        dim = embed or spec.dim
-        self.embed = nn.Linear(spec.dim, embed) if embed else None
-        self.readout = nn.Linear(embed, spec.dim) if embed else None
-        self.layers = nn.Sequential(
-            *(
-                StrangLayer(
-                    MultiHeadAttention(dim, heads, add_connection=add_connection),
-                    ResNetFeedForward(dim, ff_width // 2, use_bias),
-                    ResNetFeedForward(dim, ff_width // 2, use_bias),
-                )
-                for _ in range(depth)
+
+        def layer(width):
+            return StrangLayer(
+                MultiHeadAttention(width, heads, add_connection=add_connection),
+                ResNetFeedForward(width, ff_width // 2, use_bias),
+                ResNetFeedForward(width, ff_width // 2, use_bias),
             )
-        )
+
+        self.body = WindowTransformer(spec.dim, window, embed, depth, layer)
 
     def forward(self, window):  # (B, T, D) -> (B, T, D)
-        x = self.layers(self.embed(window) if self.embed else window)
-        return window + self.readout(x) if self.readout else x
+        return self.body(window)

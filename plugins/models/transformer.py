@@ -6,11 +6,8 @@ states themselves and their output is the prediction, as in the CEMRACS code; `f
 gives its ResNet x + tanh(Wx + b). The Stiefel transformer is this plugin with `stiefel: true`.
 """
 
-import torch
-from torch import nn
-
 from phasebench import ModelPlugin
-from phasebench.layers import LieTrotterLayer, MultiHeadAttention, ResNetFeedForward
+from phasebench.layers import WindowTransformer, transformer_layer
 
 
 class Transformer(ModelPlugin):
@@ -34,23 +31,13 @@ class Transformer(ModelPlugin):
     ):
         super().__init__(spec)
         self.input_steps = self.output_steps = window
-        dim = embed or spec.dim
-        self.embed = nn.Linear(spec.dim, embed) if embed else None
-        self.readout = nn.Linear(embed, spec.dim) if embed else None
-        self.positions = nn.Parameter(torch.zeros(window, dim)) if positional else None
-        self.layers = nn.Sequential(
-            *(
-                LieTrotterLayer(
-                    MultiHeadAttention(dim, heads, stiefel, scale, add_connection),
-                    ResNetFeedForward(dim, ff_width, use_bias),
-                )
-                for _ in range(depth)
+
+        def layer(width):
+            return transformer_layer(
+                width, heads, ff_width, stiefel, scale, add_connection, use_bias
             )
-        )
+
+        self.body = WindowTransformer(spec.dim, window, embed, depth, layer, positional)
 
     def forward(self, window):  # (B, T, D) -> (B, T, D)
-        x = self.embed(window) if self.embed else window
-        if self.positions is not None:
-            x = x + self.positions
-        x = self.layers(x)
-        return window + self.readout(x) if self.readout else x
+        return self.body(window)

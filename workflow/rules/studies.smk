@@ -4,15 +4,29 @@
 ATTENTION_STUDY = PLAN["studies"]["attention_kernels"]
 
 
+def trained_attention(wildcards):
+    """The checkpoint and data of the trained model whose queries and keys the study uses:
+    `trained_model` on the first system with the first seed, if that run is in the plan."""
+    model, system = ATTENTION_STUDY["trained_model"], next(iter(SYSTEMS), None)
+    if (model, SEEDS[0]) not in runs_of(system):
+        return {}
+    return {
+        "checkpoint": f"results/runs/{system}/{model}/seed{SEEDS[0]}/best.ckpt",
+        "data": f"results/data/{system}.zarr",
+    }
+
+
 rule study_attention_kernels:
     input:
+        unpack(trained_attention),
         notebook=NOTEBOOKS / "attention_kernels.ipynb",
         template=HTML_TEMPLATE,
     output:
         "results/reports/studies/attention_kernels.html",
     params:
-        notebook_parameters=json.dumps(
+        notebook_parameters=lambda w: json.dumps(
             {k: v for k, v in ATTENTION_STUDY.items() if k != "enabled"}
+            | {f"trained_{k}": str(Path(v).absolute()) for k, v in trained_attention(w).items()}
         ),
     log:
         notebook="results/logs/reports/studies/attention_kernels.ipynb",

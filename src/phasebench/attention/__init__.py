@@ -12,13 +12,13 @@ from phasebench.attention.features import (
     relu_features,
     trig_features,
 )
+from phasebench.attention.kernel import KERNELS, KernelAttention
 from phasebench.attention.linear import linear_attention, quadratic_attention
-from phasebench.attention.module import KERNELS, SelfAttention
 from phasebench.attention.projections import PROJECTIONS, RandomProjection, projection
 
 __all__ = [
     "KERNELS",
-    "SelfAttention",
+    "KernelAttention",
     "PROJECTIONS",
     "LearnedFeatures",
     "RandomProjection",

@@ -15,8 +15,55 @@ from phasebench.attention.projections import projection
 ESTIMATORS = ("iid", "orthogonal", "rademacher", "fixed_norm", "trig", "hybrid")
 
 
+class TokenPool:
+    """Queries and keys recorded from a trained model, already scaled by the square root of
+    its softmax temperature, so that its attention matrix is exp(QKᵀ) like the synthetic ones."""
+
+    def __init__(self, queries: torch.Tensor, keys: torch.Tensor):
+        self.queries, self.keys = queries.double(), keys.double()
+        self.dim = queries.shape[-1]
+
+    def sample(self, length, g):
+        """`length` queries and `length` keys, drawn independently with replacement."""
+        n = self.queries.shape[0]
+        return (
+            self.queries[torch.randint(n, (length,), generator=g)],
+            self.keys[torch.randint(n, (length,), generator=g)],
+        )
+
+
+def trained_pool(checkpoint, data, head=0, max_windows=4096, seed=0) -> TokenPool:
+    """Queries and keys of one head of the first attention layer of a trained model, over
+    windows of the test trajectories of the data it was trained on."""
+    from phasebench.data import load_split, open_store
+    from phasebench.evaluation import load_model
+    from phasebench.layers import MultiHeadAttention
+    from phasebench.model import sliding_windows
+
+    model = load_model(checkpoint)
+    attention = next((m for m in model.modules() if isinstance(m, MultiHeadAttention)), None)
+    if attention is None:
+        raise ValueError(f"{checkpoint}: the model has no MultiHeadAttention layer to study")
+    states = torch.as_tensor(load_split(open_store(data), "test", str(data)))
+    windows = sliding_windows(states, model.input_steps)
+    g = torch.Generator().manual_seed(seed)
+    windows = windows[torch.randperm(len(windows), generator=g)[:max_windows]]
+    seen = []
+    hook = attention.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    with torch.no_grad():
+        model(windows.to(next(model.parameters()).dtype))
+        hook.remove()
+        x = seen[0]
+        root_scale = attention.scale**0.5
+        q = attention.query[head](x) * root_scale
+        k = attention.key[head](x) * root_scale
+    return TokenPool(q.reshape(-1, q.shape[-1]), k.reshape(-1, k.shape[-1]))
+
+
 def sample_qk(dist, length, d, g):
-    """Queries and keys from a named distribution (float64)."""
+    """Queries and keys from a named distribution (float64), or drawn from a TokenPool."""
+    if isinstance(dist, TokenPool):
+        return dist.sample(length, g)
     shape = (2, length, d)
     if dist == "normal_1/d":  # N(0, I/d): entries of variance 1/d
         x = torch.randn(shape, generator=g, dtype=torch.float64) / math.sqrt(d)

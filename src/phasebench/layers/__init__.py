@@ -13,7 +13,12 @@ from phasebench.layers.sympnet import (
     LinearShear,
     SympNet,
 )
-from phasebench.layers.transformer import LieTrotterLayer, StrangLayer
+from phasebench.layers.transformer import (
+    LieTrotterLayer,
+    StrangLayer,
+    WindowTransformer,
+    transformer_layer,
+)
 
 __all__ = [
     "ActivationShear",
@@ -26,7 +31,9 @@ __all__ = [
     "SympNet",
     "TriangularLayer",
     "VolumePreservingAttention",
+    "WindowTransformer",
     "volume_preserving_feedforward",
     "canonical_field",
     "implicit_midpoint_step",
+    "transformer_layer",
 ]

@@ -5,9 +5,10 @@ Inputs are `(batch, T, d)`: T tokens (time steps) of dimension d.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
+
+from phasebench.attention.kernel import KernelAttention
 
 
 class MultiHeadAttention(nn.Module):
@@ -15,10 +16,13 @@ class MultiHeadAttention(nn.Module):
     P ∈ R^{d × d/h}; the heads' outputs are stacked back to dimension d (no output matrix).
 
     `stiefel` keeps every P on the Stiefel manifold (PᵀP = I); `scale` divides the scores by
-    √d; `add_connection` adds the input to the output.
+    √d; `add_connection` adds the input to the output. `kernel` replaces each head's softmax
+    attention (a `phasebench.attention.KernelAttention`, shared by the heads).
     """
 
-    def __init__(self, dim: int, heads: int, stiefel=False, scale=True, add_connection=True):
+    def __init__(
+        self, dim: int, heads: int, stiefel=False, scale=True, add_connection=True, kernel=None
+    ):
         super().__init__()
         if dim % heads:
             raise ValueError(f"heads = {heads} must divide the dimension {dim}")
@@ -32,10 +36,11 @@ class MultiHeadAttention(nn.Module):
         self.value = nn.ModuleList(projection() for _ in range(heads))
         self.scale = dim**-0.5 if scale else 1.0
         self.add_connection = add_connection
+        self.kernel = kernel if kernel is not None else KernelAttention(dim // heads)
 
     def forward(self, x):
         heads = [
-            F.scaled_dot_product_attention(q(x), k(x), v(x), scale=self.scale)
+            self.kernel(q(x), k(x), v(x), self.scale)
             for q, k, v in zip(self.query, self.key, self.value, strict=True)
         ]
         out = torch.cat(heads, dim=-1)

@@ -5,7 +5,13 @@ Strang (Macaron, Lu et al. arXiv 1906.02762):  x ← x + ½FFN₁(x);  x ← Att
 (Attn includes its add connection.)
 """
 
+from collections.abc import Callable
+
+import torch
 from torch import nn
+
+from phasebench.layers.attention import MultiHeadAttention
+from phasebench.layers.feedforward import ResNetFeedForward
 
 
 class LieTrotterLayer(nn.Module):
@@ -27,3 +33,51 @@ class StrangLayer(nn.Module):
         x = x + 0.5 * self.first(x)
         x = self.attention(x)
         return x + 0.5 * self.second(x)
+
+
+def transformer_layer(
+    dim: int,
+    heads: int,
+    ff_width: int,
+    stiefel=False,
+    scale=True,
+    add_connection=True,
+    use_bias=True,
+    kernel: nn.Module | None = None,
+) -> LieTrotterLayer:
+    """One standard layer: multi-head attention (softmax unless `kernel` is given), then a
+    residual feed-forward block."""
+    attention = MultiHeadAttention(dim, heads, stiefel, scale, add_connection, kernel)
+    return LieTrotterLayer(attention, ResNetFeedForward(dim, ff_width, use_bias))
+
+
+class WindowTransformer(nn.Module):
+    """A window of T states in, the next T out: x ← E(window) (+ positions); x ← layers(x);
+    next = window + R(x), with E, R linear maps to and from `embed` dimensions. With
+    `embed = 0` the layers act on the states themselves and their output is the prediction.
+
+    `make_layer(width)` builds one layer; `depth` of them are stacked.
+    """
+
+    def __init__(
+        self,
+        state_dim: int,
+        window: int,
+        embed: int,
+        depth: int,
+        make_layer: Callable[[int], nn.Module],
+        positional: bool = False,
+    ):
+        super().__init__()
+        width = embed or state_dim
+        self.embed = nn.Linear(state_dim, embed) if embed else None
+        self.readout = nn.Linear(embed, state_dim) if embed else None
+        self.positions = nn.Parameter(torch.zeros(window, width)) if positional else None
+        self.layers = nn.Sequential(*(make_layer(width) for _ in range(depth)))
+
+    def forward(self, window):  # (B, T, D) -> (B, T, D)
+        x = self.embed(window) if self.embed else window
+        if self.positions is not None:
+            x = x + self.positions
+        x = self.layers(x)
+        return window + self.readout(x) if self.readout else x

@@ -1,0 +1,85 @@
+"""The SLURM profile on a real single-node SLURM cluster (scripts/slurm-cluster.sh).
+
+Needs root and Debian's packages (the script installs them). Where they cannot be had the test
+is skipped, unless PHASEBENCH_REQUIRE_SLURM=1 (set by .ci/run), which turns that into a failure.
+"""
+
+import collections
+import datetime
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import REPO, copy_workflow, snakemake
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+SCRIPT = REPO / "scripts/slurm-cluster.sh"
+# Jobs Snakemake runs itself rather than submitting (rule `all` only collects the targets).
+LOCAL_RULES = {"all"}
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    start = subprocess.run(
+        ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=900
+    )
+    if start.returncode != 0:
+        reason = f"no SLURM cluster could be started here: {start.stderr.strip()[-500:]}"
+        if os.environ.get("PHASEBENCH_REQUIRE_SLURM") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield
+    subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, timeout=120)
+
+
+def job_counts(output: str) -> collections.Counter:
+    table = output.split("Job stats:")[1].split("total")[0]
+    return collections.Counter(
+        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    )
+
+
+def slurm_jobs(since: datetime.datetime, workdir) -> list[dict]:
+    """The accounting records (sacct, i.e. slurmdbd) of the jobs submitted from `workdir`."""
+    fields = ["JobID", "Comment", "State", "Account", "Partition", "WorkDir", "ExitCode"]
+    listing = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-S", since.strftime("%Y-%m-%dT%H:%M:%S"),
+         "-o", ",".join(fields)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = [dict(zip(fields, line.split("|"), strict=True)) for line in listing.splitlines()]
+    return [row for row in rows if row["WorkDir"] == str(workdir)]
+
+
+def test_ci_experiment_runs_as_slurm_jobs_and_writes_its_reports(slurm_cluster, tmp_path):
+    root = copy_workflow(tmp_path)
+    since = datetime.datetime.now() - datetime.timedelta(seconds=5)
+    result = snakemake(
+        root,
+        "--workflow-profile", "profiles/slurm",
+        "--configfile", "configs/ci.yaml",
+        # A private test cluster can be polled often; a shared one should keep the default 40 s.
+        "--slurm-init-seconds-before-status-checks", "5",
+        timeout=1500,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = job_counts(result.stderr + result.stdout)
+    for rule in LOCAL_RULES:
+        planned.pop(rule, None)
+    assert planned["train"] >= 2 and planned["evaluate"] == planned["train"]
+
+    jobs = slurm_jobs(since, root)
+    submitted = collections.Counter(re.match(r"rule_(.+?)(_wildcards_.*)?$", job["Comment"])[1]
+                                    for job in jobs)  # fmt: skip
+    assert submitted == planned  # every job of the plan, each once, as a SLURM job
+    assert {job["State"] for job in jobs} == {"COMPLETED"}
+    assert {job["ExitCode"] for job in jobs} == {"0:0"}
+    assert {(job["Account"], job["Partition"]) for job in jobs} == {("phasebench", "debug")}
+
+    reports = root / "results/reports"
+    index = (reports / "index.html").read_text()
+    assert "phasebench CI" in index and "Traceback" not in index
+    assert (reports / "coupled_oscillator.html").stat().st_size > 10_000
+    assert (reports / "studies/attention_kernels.html").is_file()
