@@ -55,11 +55,13 @@ def slurm_jobs(since: datetime.datetime, workdir) -> list[dict]:
 
 def test_ci_experiment_runs_as_slurm_jobs_and_writes_its_reports(slurm_cluster, tmp_path):
     root = copy_workflow(tmp_path)
+    # One seed keeps the test's ~40 jobs within a few minutes on two cores.
+    (root / "one_seed.yaml").write_text("seeds: [0]\n")
     since = datetime.datetime.now() - datetime.timedelta(seconds=5)
     result = snakemake(
         root,
         "--workflow-profile", "profiles/slurm",
-        "--configfile", "configs/ci.yaml",
+        "--configfile", "configs/ci.yaml", "one_seed.yaml",
         # A private test cluster can be polled often; a shared one should keep the default 40 s.
         "--slurm-init-seconds-before-status-checks", "5",
         timeout=1500,

@@ -102,7 +102,7 @@ def test_plugin_with_failing_import_fails_only_its_own_jobs(workflow_copy):
     assert (workflow_copy / "results/eval/coupled_oscillator/resnet/seed0.json").is_file()
 
 
-MODELS = ["linear_step", "lstm", "resnet", "resnet_small", "resnet_diverging"]
+MODELS = ["linear_step", "lstm", "resnet", "resnet_small", "resnet_diverging", "performer_favor"]
 CI_ARGS = ("--cores", "2", "--configfile", "configs/ci.yaml", "extra.yaml")
 # The CI experiment plus a dropped-in plugin and a variant whose training blows up.
 EXTRA_CONFIG = """
@@ -233,7 +233,12 @@ def test_attention_kernel_study_report(ci_run):
     assert "Traceback" not in study
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in study
     assert 'src="http' not in study  # nothing to fetch: opens offline
-    assert study.count('src="data:image/png;base64') == 4  # error vs m, vs L, vs angle, learned
+    # error vs m per distribution, on the trained transformer's q/k, vs L, vs angle, learned
+    assert study.count('src="data:image/png;base64') == 5
+    assert (
+        "Queries and keys of a trained <code>transformer</code> on <code>coupled_oscillator"
+        in study
+    )
 
 
 @pytest.mark.slow
