@@ -17,13 +17,13 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from phasebench.config import resolve
 from phasebench.losses import LOSSES
 from phasebench.model import build_model
 from phasebench.spec import SystemSpec
-from phasebench.training import PluginModule
+from phasebench.training import PluginModule, window_loader
 
 PAPER_TRANSFORMER = {
     "window": 3,
@@ -59,7 +59,7 @@ def batches(spec, window, n, batch, seed=0):
     g = torch.Generator().manual_seed(seed)
     inputs = torch.randn(n, window, spec.dim, generator=g)
     targets = torch.randn(n, window, spec.dim, generator=g)
-    return DataLoader(TensorDataset(inputs, targets), batch_size=batch, shuffle=True)
+    return window_loader(TensorDataset(inputs, targets), batch, shuffle=True)
 
 
 def plain_loop(plugin, hparams, spec, training, loader, epochs, device):

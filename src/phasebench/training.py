@@ -20,7 +20,13 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
@@ -75,12 +81,22 @@ class TrajectoryWindows(pl.LightningDataModule):
         self.val_set = windows(split["val"], self.input_steps, self.output_steps)
 
     def train_dataloader(self):
-        return DataLoader(
-            self.train_set, batch_size=self.batch_size, shuffle=True, pin_memory=self.pin_memory
-        )
+        return window_loader(self.train_set, self.batch_size, True, self.pin_memory)
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=self.batch_size, pin_memory=self.pin_memory)
+        return window_loader(self.val_set, self.batch_size, False, self.pin_memory)
+
+
+def window_loader(windows: TensorDataset, batch_size: int, shuffle: bool, pin_memory=False):
+    """Batches cut from the in-memory tensors by one index each, not stacked sample by sample
+    (at batch 16384 that is 6 ms a batch instead of 134 ms)."""
+    order = RandomSampler(windows) if shuffle else SequentialSampler(windows)
+    return DataLoader(
+        windows,
+        batch_size=None,  # the sampler yields whole batches of indices
+        sampler=BatchSampler(order, batch_size, drop_last=False),
+        pin_memory=pin_memory,
+    )
 
 
 class PluginModule(pl.LightningModule):
