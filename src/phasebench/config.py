@@ -132,6 +132,32 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
     return resolved
 
 
+def _check_sweep(sweep: dict, declared: dict, source: str, where: str, name: str) -> None:
+    for key, bounds in sweep.items():
+        at = f"{source}: {where}.sweep.{key}"
+        if key not in declared:
+            raise ConfigError(
+                f"{source}: {where}.sweep: unknown parameter '{key}' of system '{name}'; "
+                f"accepted: {', '.join(sorted(declared)) or 'none'}"
+            )
+        if not bounds["low"] < bounds["high"]:
+            raise ConfigError(
+                f"{at}: low must be below high, not {bounds['low']} >= {bounds['high']}"
+            )
+        held_out = [k for k in ("ood_low", "ood_high") if k in bounds]
+        if len(held_out) == 1:
+            raise ConfigError(f"{at}: give both ood_low and ood_high, or neither")
+        if held_out:
+            low, high = bounds["ood_low"], bounds["ood_high"]
+            if not low < high:
+                raise ConfigError(f"{at}: ood_low must be below ood_high, not {low} >= {high}")
+            if low < bounds["high"] and high > bounds["low"]:
+                raise ConfigError(
+                    f"{at}: the held-out range [{low}, {high}] overlaps the training range "
+                    f"[{bounds['low']}, {bounds['high']}]; unseen parameters must lie outside it"
+                )
+
+
 def _resolve_systems(config, schema, source, systems) -> dict:
     resolved = {}
     for i, entry in enumerate(config["systems"]):
@@ -155,6 +181,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                 )
             if not _check_type(value, "float"):
                 raise ConfigError(f"{source}: {where}.params.{key} must be a number, not {value!r}")
+        _check_sweep(entry["sweep"], declared, source, where, name)
         integrator = entry["integrator"]
         if integrator is not None and integrator not in INTEGRATORS:
             raise ConfigError(

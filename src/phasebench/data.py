@@ -71,6 +71,29 @@ def _ood_states(system: System, n: int, seed: int) -> np.ndarray:
     return np.empty((0, system.dim)) if states is None else np.asarray(states, np.float64)
 
 
+def _draw_sweep(sweep: dict, n: int, n_ood: int, seed: int) -> dict[str, np.ndarray]:
+    """Per-trajectory parameter values: uniform on [low, high] for the n in-distribution
+    trajectories; for the n_ood others on the held-out [ood_low, ood_high] where given."""
+    rng = np.random.default_rng([seed, 2])
+    values = {}
+    for name, bounds in sweep.items():
+        inside = rng.uniform(bounds["low"], bounds["high"], n)
+        low, high = bounds.get("ood_low", bounds["low"]), bounds.get("ood_high", bounds["high"])
+        values[name] = np.concatenate([inside, rng.uniform(low, high, n_ood)])
+    return values
+
+
+def holds_out_parameters(sweep: dict) -> bool:
+    return any("ood_low" in bounds for bounds in sweep.values())
+
+
+def trajectory_parameters(ds: xr.Dataset, split: str | None = None) -> dict[str, np.ndarray]:
+    """The swept parameters' values of every trajectory (of one split), by parameter name."""
+    swept = json.loads(ds.attrs.get("swept_parameters", "{}"))
+    mask = slice(None) if split is None else (ds["split"] == split).values
+    return {name: ds[f"param_{name}"].values[mask] for name in swept}
+
+
 def relative_invariant_errors(invariants: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per invariant `(n, T)`, |I(x_t) − I(x_0)| / |I(x_0)| (absolute where I(x_0) ≈ 0)."""
     errors = {}
@@ -80,8 +103,12 @@ def relative_invariant_errors(invariants: dict[str, np.ndarray]) -> dict[str, np
     return errors
 
 
-def validate(system: System, states: np.ndarray, invariants: dict, settings: dict) -> dict:
-    """Check freshly integrated data; the outcome goes into the store's attributes."""
+def validate(
+    system: System, states: np.ndarray, invariants: dict, settings: dict, swept=None
+) -> dict:
+    """Check freshly integrated data; the outcome goes into the store's attributes. `swept`:
+    per-trajectory parameter values of a sweep."""
+    swept = swept or {}
     integrator, dt = settings["integrator"], settings["dt"]
     if not np.isfinite(states).all():
         raise DataError(
@@ -100,10 +127,20 @@ def validate(system: System, states: np.ndarray, invariants: dict, settings: dic
     x0, energies = states[:, 0], invariants["energy"][:, 0]
     if settings["initial_conditions"] == "sampled" and len(x0) > 1 and np.ptp(energies) == 0:
         raise DataError(f"the sampled initial states of {system.name} do not vary")
+    for name, values in swept.items():
+        if len(values) > 1 and np.ptp(values) == 0:
+            raise DataError(f"the swept parameter {name} of {system.name} does not vary")
     outcome = {f"max_rel_{k}_error": v for k, v in errors.items()}
     n_ref = min(settings.get("reference_trajectories", 0), len(x0))
     if n_ref:
-        exact = INTEGRATORS["reference"](system.vector_field, x0[:n_ref], dt, states.shape[1] - 1)
+        # One at a time: the reference integrator calls the field with one state.
+        exact = np.concatenate([
+            INTEGRATORS["reference"](
+                system.for_trajectories({k: v[i : i + 1] for k, v in swept.items()}).vector_field,
+                x0[i : i + 1], dt, states.shape[1] - 1,
+            )
+            for i in range(n_ref)
+        ])  # fmt: skip
         gap = np.linalg.norm(states[:n_ref] - exact, axis=-1) / np.linalg.norm(exact, axis=-1)
         outcome["reference_state_error_first_step"] = float(gap[:, 1].max())
         outcome["reference_state_error_max"] = float(gap.max())
@@ -118,11 +155,18 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     n, n_steps, substeps = settings["n_trajectories"], settings["n_steps"], settings["substeps"]
     dt, integrator = settings["dt"], settings["integrator"]
     seeds = np.random.SeedSequence(settings["seed"]).generate_state(n)
-    ood = _ood_states(system, round(settings.get("ood_fraction", 0.0) * n), settings["seed"])
+    n_ood, sweep = round(settings.get("ood_fraction", 0.0) * n), settings.get("sweep") or {}
+    if holds_out_parameters(sweep):
+        # Out of distribution by its parameters: the usual initial states, unseen parameters.
+        ood = system.sample_initial(np.random.default_rng([settings["seed"], 1]), n_ood)
+    else:
+        ood = _ood_states(system, n_ood, settings["seed"])
     x0 = np.concatenate([_initial_states(system, settings, seeds), ood])
-    states = INTEGRATORS[integrator](system.vector_field, x0, dt, n_steps, substeps)
-    invariants = system.invariants(states)
-    outcome = validate(system, states, invariants, settings)
+    swept = _draw_sweep(sweep, n, len(ood), settings["seed"])
+    field = system.for_trajectories(swept).vector_field
+    states = INTEGRATORS[integrator](field, x0, dt, n_steps, substeps)
+    invariants = system.for_trajectories(swept, trailing=1).invariants(states)
+    outcome = validate(system, states, invariants, settings, swept)
     energy = invariants.pop("energy")
     labels = _split_labels(np.random.default_rng(seeds[0]), n, len(ood), settings["splits"])
     time = np.arange(n_steps + 1) * dt
@@ -137,6 +181,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             **{name: (dims, values) for name, values in invariants.items()},
             "split": ("trajectory", labels),
             "seed": ("trajectory", all_seeds),
+            **{f"param_{name}": ("trajectory", values) for name, values in swept.items()},
         },
         coords={
             "trajectory": np.arange(len(x0)),
@@ -147,6 +192,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "format": FORMAT,
             "system": system.name,
             "parameters": json.dumps(system.params),
+            "swept_parameters": json.dumps(sweep),
             "canonical": int(system.canonical),
             "invariants": json.dumps(["energy", *invariants]),
             "integrator": integrator,

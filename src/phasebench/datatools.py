@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phasebench.data import SPLITS, open_store, relative_invariant_errors
+from phasebench.data import SPLITS, open_store, relative_invariant_errors, trajectory_parameters
 from phasebench.errors import DataError
 from phasebench.system import build_system
 
@@ -26,6 +26,13 @@ def summary(path: Path) -> str:
         f"  splits        {', '.join(f'{s} {n}' for s, n in splits.items() if n)}",
         f"  invariants    {', '.join(json.loads(ds.attrs['invariants']))}",
     ]
+    for name, values in trajectory_parameters(ds).items():
+        ranges = [
+            f"{s} [{v.min():.3g}, {v.max():.3g}]"
+            for s in SPLITS
+            if len(v := values[(ds["split"] == s).values])
+        ]
+        lines.append(f"  swept {name:<7} per trajectory: {', '.join(ranges)}")
     checks = {k: v for k, v in ds.attrs.items() if k.startswith(("max_rel_", "reference_"))}
     lines += [f"  {key:<34} {value:.2e}" for key, value in checks.items()]
     lines.append(
@@ -57,7 +64,8 @@ def check(path: Path) -> list[str]:
             f"{path}: its system '{ds.attrs['system']}' cannot be built: {err}"
         ) from None
     tolerance = float(ds.attrs.get("invariant_tolerance", 1e-3))
-    for name, errors in relative_invariant_errors(system.invariants(states)).items():
+    swept = system.for_trajectories(trajectory_parameters(ds), trailing=1)
+    for name, errors in relative_invariant_errors(swept.invariants(states)).items():
         # Stored float32 states carry rounding errors of about 1e-7 of their own.
         if errors.max() > tolerance + 1e-6:
             problems.append(f"relative {name} error {errors.max():.2e} exceeds {tolerance:.0e}")

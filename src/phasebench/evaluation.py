@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from phasebench.data import load_split, open_store, write_store
+from phasebench.data import load_split, open_store, trajectory_parameters, write_store
 from phasebench.errors import DataError
 from phasebench.integrators import INTEGRATORS
 from phasebench.metrics import (
@@ -37,9 +37,10 @@ FORMAT = "phasebench-evaluation/1"
 SPLIT_PREFIXES = {"test": "", "val": "val_", "test_ood": "ood_"}
 STRUCTURE_WINDOWS = 8  # test windows at which the Jacobian of the learned map is measured
 
-# A predictor maps true trajectories (n, T, D) to predicted ones, the time it took, the number
-# of steps (model calls) it took, and how many leading states it was given.
-Predictor = Callable[[np.ndarray], tuple[np.ndarray, float, int, int]]
+# A predictor maps true trajectories (n, T, D), and the values of swept system parameters per
+# trajectory, to predicted ones, the time it took, the number of steps (model calls) it took,
+# and how many leading states it was given.
+Predictor = Callable[[np.ndarray, dict], tuple[np.ndarray, float, int, int]]
 
 
 def load_model(checkpoint: Path) -> ModelPlugin:
@@ -69,7 +70,7 @@ def true_windows(model: ModelPlugin, truth: np.ndarray) -> torch.Tensor:
 
 
 def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
-    def predict(truth):
+    def predict(truth, swept=None):  # a model sees states only, never the parameters
         k, moved = model.input_steps, model.to(device)
         window = torch.from_numpy(truth[:, :k]).to(device)
         if device == "cuda":
@@ -87,10 +88,11 @@ def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
 
 
 def _integrator_predictor(system, integrator: str, dt: float) -> Predictor:
-    def predict(truth):
+    def predict(truth, swept):
         start = time.perf_counter()
         steps = truth.shape[1] - 1
-        prediction = INTEGRATORS[integrator](system.vector_field, truth[:, 0], dt, steps, 1)
+        field = system.for_trajectories(swept).vector_field
+        prediction = INTEGRATORS[integrator](field, truth[:, 0], dt, steps, 1)
         return prediction, time.perf_counter() - start, steps, 1
 
     return predict
@@ -110,14 +112,14 @@ def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_s
     for split, prefix in SPLIT_PREFIXES.items():
         if split != "test" and not (ds["split"] == split).any():
             continue
-        truth = load_split(ds, split, str(data))
-        prediction, seconds, steps, given = predict(truth)
+        truth, swept = load_split(ds, split, str(data)), trajectory_parameters(ds, split)
+        prediction, seconds, steps, given = predict(truth, swept)
         errors = {"rel_error": relative_error(prediction, truth)}
-        invariants = invariant_errors(system, prediction, truth)
+        invariants = invariant_errors(system.for_trajectories(swept, 1), prediction, truth)
         errors.update({f"{name}_error": values for name, values in invariants.items()})
         split_scalars = rollout_scalars(errors["rel_error"], invariants, time_axis, settings)
         if one_step is not None:
-            split_scalars["one_step_error"] = one_step(truth)
+            split_scalars["one_step_error"] = one_step(truth, swept)
         split_scalars["diverged"] = not bool(np.isfinite(prediction).all())
         if split == "test":
             split_scalars["inference_ms_per_step"] = 1e3 * seconds / steps
@@ -157,11 +159,11 @@ def evaluate(checkpoint: Path, data: Path, settings: dict, train_summary: dict, 
     model = load_model(checkpoint)
     ds = open_store(data)
     curves, scalars = _score(
-        ds, data, _model_predictor(model), settings, lambda truth: one_step_error(model, truth)
+        ds, data, _model_predictor(model), settings, lambda truth, _: one_step_error(model, truth)
     )
     if torch.cuda.is_available():
         truth = load_split(ds, "test", str(data))
-        _, seconds, steps, _ = _model_predictor(model, "cuda")(truth)
+        _, seconds, steps, _ = _model_predictor(model, "cuda")(truth, {})
         scalars["inference_ms_per_step_gpu"] = 1e3 * seconds / steps
     windows = true_windows(model, load_split(ds, "test", str(data)))[:STRUCTURE_WINDOWS]
     structure = map_structure_errors(model, windows[:, : model.input_steps], ds.attrs["canonical"])
@@ -191,9 +193,11 @@ def evaluate_integrator(data: Path, integrator: str, settings: dict):
     dt = float(ds.attrs["dt"])
     predict = _integrator_predictor(system, integrator, dt)
 
-    def one_step(truth):
+    def one_step(truth, swept):
         start = truth[:, :-1].reshape(-1, truth.shape[-1]).astype(np.float64)
-        step = INTEGRATORS[integrator](system.vector_field, start, dt, 1, 1)[:, 1]
+        per_start = {k: np.repeat(v, truth.shape[1] - 1) for k, v in swept.items()}
+        field = system.for_trajectories(per_start).vector_field
+        step = INTEGRATORS[integrator](field, start, dt, 1, 1)[:, 1]
         return float(relative_error(step, truth[:, 1:].reshape(step.shape)).mean())
 
     curves, scalars = _score(ds, data, predict, settings, one_step)

@@ -1,6 +1,7 @@
 """Base class of system plugins (`plugins/systems/*.py`). States are arrays `(..., D)` in
 float64, coordinates ordered (q, p) for canonical systems."""
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -60,6 +61,23 @@ class System:
     @property
     def dim(self) -> int:
         return len(self.state_names)
+
+    def for_trajectories(self, values: dict[str, np.ndarray], trailing: int = 0) -> "System":
+        """This system with some parameters given per trajectory (a parameter sweep).
+
+        `values[name]` has one entry per trajectory; it is shaped to broadcast against states
+        `(n, D)` (trailing = 0, what integrators pass) or `(n, T, D)` (trailing = 1).
+        """
+        if not values:
+            return self
+        swept = copy.copy(self)
+        swept.params = {
+            **self.params,
+            **{
+                k: np.asarray(v, np.float64).reshape(-1, *[1] * trailing) for k, v in values.items()
+            },
+        }
+        return swept
 
     def hamiltonian(self, x):
         raise NotImplementedError

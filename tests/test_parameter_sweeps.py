@@ -1,0 +1,98 @@
+"""System parameters drawn per trajectory (`sweep:`): a data coordinate, held-out values as
+test_ood, and every consumer of the data using each trajectory's own parameters."""
+
+import numpy as np
+import pytest
+
+from phasebench.config import resolve, simulate_settings
+from phasebench.data import relative_invariant_errors, simulate, trajectory_parameters, write_store
+from phasebench.errors import ConfigError
+from phasebench.evaluation import evaluate_integrator
+from phasebench.integrators import INTEGRATORS
+from phasebench.system import build_system
+
+from conftest import TINY_SYSTEM, phasebench_cli
+
+SWEEP = {"k": {"low": 0.0, "high": 3.0, "ood_low": 3.0, "ood_high": 4.0}}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    settings = {**TINY_SYSTEM, "n_trajectories": 24, "sweep": SWEEP}
+    ds = simulate(build_system("coupled_oscillator"), settings)
+    path = tmp_path_factory.mktemp("sweep") / "swept.zarr"
+    write_store(ds, path)
+    return ds, path
+
+
+def test_swept_parameter_is_a_coordinate_and_held_out_values_are_test_ood(swept):
+    ds, _ = swept
+    k = ds["param_k"].values
+    assert k.shape == (ds.sizes["trajectory"],) and ds.attrs["validation"] == "passed"
+    in_distribution = (ds["split"] != "test_ood").values
+    assert k[in_distribution].min() >= 0 and k[in_distribution].max() <= 3
+    assert np.ptp(k[in_distribution]) > 1  # really varies over the range
+    ood = trajectory_parameters(ds, "test_ood")["k"]
+    assert len(ood) == 6 and ood.min() >= 3 and ood.max() <= 4
+    # The reference (DOP853) re-integration with each trajectory's own k agrees with the data.
+    assert ds.attrs["reference_state_error_max"] < 1e-3
+
+
+def test_each_trajectory_follows_its_own_parameters(swept):
+    ds, _ = swept
+    system = build_system("coupled_oscillator")
+    states = ds["state"].values.astype(np.float64)
+    own = system.for_trajectories(trajectory_parameters(ds), trailing=1).invariants(states)
+    common = system.invariants(states)  # k = 1 for every trajectory: the wrong Hamiltonian
+    assert relative_invariant_errors(own)["energy"].max() < ds.attrs["invariant_tolerance"]
+    assert relative_invariant_errors(common)["energy"].max() > 1e-2
+    # Trajectory 0 is the solution for its own k, not for a neighbour's.
+    x0, steps, dt = states[:1, 0], ds.sizes["time"] - 1, float(ds.attrs["dt"])
+    for k, close in ((ds["param_k"].values[0], True), (ds["param_k"].values[0] + 0.5, False)):
+        field = system.for_trajectories({"k": np.array([k])}).vector_field
+        exact = INTEGRATORS["reference"](field, x0, dt, steps)
+        assert (np.abs(exact - states[:1]).max() < 1e-3) == close
+
+
+def test_numerical_rows_integrate_each_trajectory_with_its_parameters(swept):
+    _, path = swept
+    _, scalars = evaluate_integrator(path, "rk4", {"horizons": [5.0], "valid_threshold": 0.05})
+    # RK4 at one step per sample is accurate only with the right k for every trajectory.
+    assert scalars["final_error"] < 0.05 and scalars["ood_final_error"] < 0.05
+
+
+def test_data_show_and_check_know_the_sweep(swept, tmp_path):
+    ds, path = swept
+    shown = phasebench_cli("data", "show", str(path))
+    assert "swept k" in shown.stdout and "test_ood [3" in shown.stdout
+    assert phasebench_cli("data", "check", str(path)).returncode == 0
+    # Parameters that no longer belong to their trajectories are caught.
+    shuffled = ds.copy()
+    shuffled["param_k"] = ("trajectory", ds["param_k"].values[::-1].copy())
+    write_store(shuffled, tmp_path / "shuffled.zarr")
+    checked = phasebench_cli("data", "check", str(tmp_path / "shuffled.zarr"))
+    assert checked.returncode == 1 and "relative energy error" in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"kk": {"low": 0, "high": 1}}, "systems[0].sweep: unknown parameter 'kk' of system"),
+        ({"k": {"low": 2, "high": 1}}, "sweep.k: low must be below high"),
+        ({"k": {"low": 0, "high": 3, "ood_low": 3}}, "give both ood_low and ood_high"),
+        (
+            {"k": {"low": 0, "high": 3, "ood_low": 2, "ood_high": 4}},
+            "the held-out range [2, 4] overlaps the training range [0, 3]",
+        ),
+        ({"k": {"low": 0}}, "systems[0].sweep.k needs the key 'high'"),
+    ],
+)
+def test_bad_sweeps_are_one_sentence(sweep, message):
+    with pytest.raises(ConfigError) as err:
+        resolve({"systems": [{"name": "coupled_oscillator", "sweep": sweep}]}, "x.yaml")
+    assert message in str(err.value) and str(err.value).startswith("x.yaml: ")
+
+
+def test_sweep_reaches_the_simulate_job():
+    plan = resolve({"systems": [{"name": "coupled_oscillator", "sweep": SWEEP}]})
+    assert simulate_settings(plan["systems"]["coupled_oscillator"])["sweep"] == SWEEP
