@@ -188,8 +188,10 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
     assert "numerical: yoshida4" in system_html and "phasebench CI" in system_html
     assert "Sweep of <code>resnet_sweep</code>" in system_html
     assert "Out of distribution" in system_html
-    # errors, energy, OOD errors, phase portraits, Pareto, and the sweep's sensitivity plot
-    assert system_html.count('src="data:image/png;base64') == 6
+    # errors, energy, OOD errors, error against the swept coupling k, phase portraits, Pareto,
+    # and the hyperparameter sweep's sensitivity plot
+    assert "Error against the swept parameter <code>k</code>" in system_html
+    assert system_html.count('src="data:image/png;base64') == 7
 
 
 def chromium() -> str | None:

@@ -12,12 +12,18 @@ from phasebench.errors import DataError
 from phasebench.system import build_system
 
 
+def _fixed_parameters(ds) -> str:
+    """The system's parameters, swept ones named as such."""
+    params, swept = json.loads(ds.attrs["parameters"]), trajectory_parameters(ds)
+    return ", ".join(f"{k} = {'swept' if k in swept else v}" for k, v in params.items())
+
+
 def summary(path: Path) -> str:
     ds = open_store(path)
     splits = {s: int((ds["split"] == s).sum()) for s in SPLITS}
     lines = [
         f"{path}",
-        f"  system        {ds.attrs['system']}  {ds.attrs['parameters']}",
+        f"  system        {ds.attrs['system']}  {_fixed_parameters(ds)}",
         f"  integrator    {ds.attrs['integrator']}, dt = {ds.attrs['dt']}, "
         f"{ds.attrs['substeps']} substeps",
         f"  size          {ds.sizes['trajectory']} trajectories × {ds.sizes['time']} steps × "

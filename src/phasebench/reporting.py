@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from phasebench.data import load_split, open_store
+from phasebench.data import load_split, open_store, trajectory_parameters
 from phasebench.evaluation import FORMAT as EVAL_FORMAT
 
 # Leaderboard columns in order: metric -> heading. Rollout horizons are inserted as found.
@@ -254,6 +254,53 @@ def plot_curves(curves: dict[str, xr.DataArray], ylabel: str, title: str):
     ax.set_ylim(top=min(ax.get_ylim()[1], 1e2))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def error_by_parameter(results_dir, system: str, models, seeds) -> pd.DataFrame:
+    """One row per (model, seed, test or test_ood trajectory): the values of the data's swept
+    parameters and the final rollout error. Empty when the data has no sweep."""
+    data = open_store(Path(results_dir) / "data" / f"{system}.zarr")
+    params = trajectory_parameters(data)
+    if not params:
+        return pd.DataFrame()
+    by_trajectory = pd.DataFrame(params, index=data["trajectory"].values)
+    rows = []
+    for model in models:
+        for seed in seeds:
+            ds = open_store(eval_path(results_dir, system, model, seed, "zarr"), kind=EVAL_FORMAT,
+                            required=("rel_error",))  # fmt: skip
+            final = ds["rel_error"].isel(time=-1).values
+            part = by_trajectory.loc[ds["trajectory"].values].assign(
+                model=model, seed=seed, split=ds["split"].values, final_error=final
+            )
+            rows.append(part)
+    return pd.concat(rows, ignore_index=True)
+
+
+def swept_parameters(results_dir, system: str) -> dict:
+    """The data's parameter sweep: name -> {low, high[, ood_low, ood_high]}."""
+    ds = open_store(Path(results_dir) / "data" / f"{system}.zarr")
+    return json.loads(ds.attrs.get("swept_parameters", "{}"))
+
+
+def plot_error_by_parameter(table: pd.DataFrame, name: str, sweep: dict):
+    """Final rollout error against one swept parameter, per model (seed means per trajectory);
+    the held-out range, if any, shaded."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if "ood_low" in sweep:
+        ax.axvspan(sweep["ood_low"], sweep["ood_high"], color="0.9", label="held out (test_ood)")
+    mean = table.groupby(["model", name, "split"], sort=False)["final_error"].mean().reset_index()
+    colours = plt.cm.tab20.colors
+    for i, (model, part) in enumerate(mean.groupby("model", sort=False)):
+        part = part.sort_values(name)
+        ax.plot(
+            part[name], part["final_error"], "o-", ms=3, lw=1, label=model, color=colours[i % 20]
+        )
+    ax.set(yscale="log", xlabel=name, ylabel="final relative state error")
+    ax.set_title(f"Error against the swept parameter {name} (test and test_ood trajectories)")
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 
