@@ -47,6 +47,22 @@ def test_static_scan_finds_builtins_with_their_hyperparameters():
     assert systems["coupled_oscillator"].attrs["canonical"] is True
 
 
+def test_subclasses_inherit_attributes_and_hyperparameters_of_a_local_base():
+    performers = {k: v for k, v in registry.scan("models").items() if k.startswith("performer")}
+    body = ["window", "depth", "heads", "embed", "ff_width"]
+    # performer_relu has no __init__: its base's signature is its hyperparameters.
+    assert [h.name for h in performers["performer_relu"].hparams] == body
+    assert [h.name for h in performers["performer_favor"].hparams] == [
+        *body,
+        "m",
+        "projection",
+        "redraw_every",
+    ]
+    for info in performers.values():
+        assert info.attrs["family"] == "transformer" and "abstract" not in info.attrs
+    assert "_performer" not in {info.class_name.lower() for info in performers.values()}
+
+
 def test_static_scan_does_not_import_torch():
     import subprocess
 

@@ -17,7 +17,16 @@ class _Performer(ModelPlugin):
     input_steps = output_steps = 3
     kernel = "relu"
 
-    def __init__(self, spec, window, depth, heads, embed, ff_width, **features):
+    def __init__(
+        self,
+        spec,
+        window: int = 3,
+        depth: int = 2,
+        heads: int = 2,
+        embed: int = 16,
+        ff_width: int = 32,
+        **features,
+    ):
         super().__init__(spec)
         self.input_steps = self.output_steps = window
 
@@ -35,32 +44,10 @@ class PerformerReLU(_Performer):
     name = "performer_relu"
     kernel = "relu"
 
-    def __init__(
-        self,
-        spec,
-        window: int = 3,
-        depth: int = 2,
-        heads: int = 2,
-        embed: int = 16,
-        ff_width: int = 32,
-    ):
-        super().__init__(spec, window, depth, heads, embed, ff_width)
-
 
 class PerformerExp(_Performer):
     name = "performer_exp"
     kernel = "exp"
-
-    def __init__(
-        self,
-        spec,
-        window: int = 3,
-        depth: int = 2,
-        heads: int = 2,
-        embed: int = 16,
-        ff_width: int = 32,
-    ):
-        super().__init__(spec, window, depth, heads, embed, ff_width)
 
 
 class PerformerFavor(_Performer):

@@ -31,9 +31,11 @@ class ModelPlugin(nn.Module):
 
     @classmethod
     def hparam_defaults(cls) -> dict:
-        """Hyperparameters and defaults, read from the `__init__` signature."""
+        """Hyperparameters and defaults, read from the `__init__` signature: the named
+        arguments after (self, spec); *args and **kwargs are passed through, not hyperparameters."""
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-        return {p.name: p.default for p in params}
+        return {p.name: p.default for p in params if p.kind in named}
 
     @torch.no_grad()
     def rollout(self, window: torch.Tensor, n_steps: int) -> torch.Tensor:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 
@@ -22,7 +20,7 @@ def check_model(info: registry.PluginInfo) -> None:
     if not issubclass(cls, ModelPlugin):
         raise PluginError(f"{info.where}: {info.class_name} is not a phasebench.ModelPlugin")
     declared = [h.name for h in info.hparams]
-    actual = list(inspect.signature(cls.__init__).parameters)[2:]
+    actual = list(cls.hparam_defaults())
     if declared != actual:
         raise PluginError(f"{info.where}: __init__ hyperparameters {actual} differ from {declared}")
     try:

@@ -91,6 +91,10 @@ def _class_attrs(cls: ast.ClassDef) -> dict:
     return attrs
 
 
+def _has_init(cls: ast.ClassDef) -> bool:
+    return any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in cls.body)
+
+
 def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
     """Keyword arguments of `__init__(self, spec, ...)`: the plugin's hyperparameters."""
     init = next(
@@ -139,12 +143,23 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
         raise PluginError(f"{path}:{err.lineno}: syntax error: {err.msg}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise PluginError(f"{path}: cannot be read: {err}") from None
-    found, local = [], set()
+    # Local plugin classes (abstract ones too) by name: a subclass inherits their literal
+    # attributes, and their hyperparameters when it defines no __init__ of its own.
+    found, local = [], {}
     for node in tree.body:
-        if not isinstance(node, ast.ClassDef) or not _is_plugin_class(node, base, local):
+        if not isinstance(node, ast.ClassDef) or not _is_plugin_class(node, base, set(local)):
             continue
-        local.add(node.name)
-        attrs = _class_attrs(node)
+        parent = next((local[b.id] for b in node.bases if getattr(b, "id", None) in local), None)
+        # `abstract` is not inherited: a concrete subclass of an abstract base is a plugin.
+        inherited = {k: v for k, v in (parent or {"attrs": {}})["attrs"].items() if k != "abstract"}
+        attrs = {**inherited, **_class_attrs(node)}
+        if kind != "models":
+            hparams = ()
+        elif _has_init(node) or parent is None:
+            hparams = _init_hparams(node, path)
+        else:
+            hparams = parent["hparams"]
+        local[node.name] = {"attrs": attrs, "hparams": hparams}
         if attrs.get("abstract"):
             continue
         name = attrs.get("name")
@@ -152,7 +167,6 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
             raise PluginError(
                 f'{path}:{node.lineno}: plugin class {node.name} needs a literal name = "..."'
             )
-        hparams = _init_hparams(node, path) if kind == "models" else ()
         found.append(
             PluginInfo(kind, name, node.name, module, path, node.lineno, attrs, hparams, origin)
         )
