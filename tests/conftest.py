@@ -1,6 +1,8 @@
 """Shared fixtures: a tiny data store, and a throw-away copy of the workflow to run Snakemake in."""
 
+import collections
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,6 +87,14 @@ def tool_env() -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PHASEBENCH_ROOT"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def job_counts(output: str) -> collections.Counter:
+    """Jobs per rule from Snakemake's "Job stats" table (without the total)."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return collections.Counter(
+        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    )
 
 
 def snakemake(root: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:

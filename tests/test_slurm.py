@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow, job_counts, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = REPO / "scripts/slurm-cluster.sh"
@@ -32,13 +32,6 @@ def slurm_cluster():
         pytest.skip(reason)
     yield
     subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, timeout=120)
-
-
-def job_counts(output: str) -> collections.Counter:
-    table = output.split("Job stats:")[1].split("total")[0]
-    return collections.Counter(
-        {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-    )
 
 
 def slurm_jobs(since: datetime.datetime, workdir) -> list[dict]:

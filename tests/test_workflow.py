@@ -2,13 +2,12 @@
 
 import json
 import os
-import re
 import shutil
 import textwrap
 
 import pytest
 
-from conftest import CHROMIUM_FLAGS, copy_workflow, snakemake
+from conftest import CHROMIUM_FLAGS, copy_workflow, job_counts, snakemake
 
 DROP_IN = '''
 """A linear one-step map x_{n+1} = x_n + A x_n, dropped in by a test."""
@@ -28,11 +27,6 @@ class LinearStep(ModelPlugin):
     def forward(self, window):
         return window + self.map(window)
 '''
-
-
-def job_counts(output: str) -> dict[str, int]:
-    table = output.split("Job stats:")[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def write_config(root, text):
