@@ -42,15 +42,21 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TINY_TRAINING = {
-    "max_epochs": 2,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "loss": "mse",
-    "patience": 2,
-    "accelerator": "cpu",
-    "threads": 1,
-}
+# Tiny training settings, completed by the config schema's defaults as the pipeline's are.
+TINY_TRAINING = resolve(
+    {
+        "models": ["resnet"],
+        "training": {
+            "max_epochs": 2,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "loss": "mse",
+            "patience": 2,
+            "accelerator": "cpu",
+            "threads": 1,
+        },
+    }
+)["models"]["resnet"]["training"]
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,8 @@ L × [Z ↦ Z Cayley(ZᵀAZ), A skew-symmetric;  then a volume-preserving feed-f
 every time step], acting on the states themselves: the map from T states to the next T has
 Jacobian determinant 1. The paper's rigid-body setting: T = 3, L = 3, n_blocks = 2."""
 
-from torch import nn
-
 from phasebench import ModelPlugin
-from phasebench.layers import VolumePreservingAttention, volume_preserving_feedforward
+from phasebench.layers import FeatureMajor, VolumePreservingAttention, volume_preserving_feedforward
 
 
 class VPT(ModelPlugin):
@@ -23,7 +21,7 @@ class VPT(ModelPlugin):
                 VolumePreservingAttention(spec.dim),
                 volume_preserving_feedforward(spec.dim, n_blocks),
             ]
-        self.net = nn.Sequential(*units)
+        self.net = FeatureMajor(*units)  # one layout change in, one out
 
     def forward(self, window):  # (B, T, D) -> (B, T, D)
         return self.net(window)

@@ -20,16 +20,11 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch.utils.data import (
-    BatchSampler,
-    DataLoader,
-    RandomSampler,
-    SequentialSampler,
-    TensorDataset,
-)
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
+from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
 from phasebench.model import build_model, sliding_windows
 from phasebench.spec import SystemSpec
@@ -73,10 +68,13 @@ class TrajectoryWindows(pl.LightningDataModule):
         # Training sees t <= train_horizon only; test rollouts go on to the end.
         horizon = ds.attrs.get("train_horizon") or float("inf")
         steps = int((ds["time"].values <= horizon).sum())
+        # The windows live on the training device once, so a batch is one index on the device.
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         split = {
-            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps])
+            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps]).to(device)
             for s in ("train", "val")
         }
+        self.pin_memory = self.pin_memory and device.type == "cpu"
         self.train_set = windows(split["train"], self.input_steps, self.output_steps)
         self.val_set = windows(split["val"], self.input_steps, self.output_steps)
 
@@ -87,39 +85,81 @@ class TrajectoryWindows(pl.LightningDataModule):
         return window_loader(self.val_set, self.batch_size, False, self.pin_memory)
 
 
+class IndexBatches(Sampler):
+    """Batches of window indices as tensors on the data's device, from one permutation per
+    epoch (the global torch generator, so seeded runs repeat)."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, device: torch.device):
+        self.n, self.batch_size, self.shuffle, self.device = n, batch_size, shuffle, device
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n).to(self.device)
+        else:
+            order = torch.arange(self.n, device=self.device)
+        return iter(order.split(self.batch_size))
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+
 def window_loader(windows: TensorDataset, batch_size: int, shuffle: bool, pin_memory=False):
-    """Batches cut from the in-memory tensors by one index each, not stacked sample by sample
-    (at batch 16384 that is 6 ms a batch instead of 134 ms)."""
-    order = RandomSampler(windows) if shuffle else SequentialSampler(windows)
+    """Batches cut from the in-memory tensors by one index tensor each, not stacked sample by
+    sample (at batch 16384 that is 6 ms a batch instead of 134 ms)."""
+    device = windows.tensors[0].device
     return DataLoader(
         windows,
         batch_size=None,  # the sampler yields whole batches of indices
-        sampler=BatchSampler(order, batch_size, drop_last=False),
+        sampler=IndexBatches(len(windows), batch_size, shuffle, device),
         pin_memory=pin_memory,
     )
 
 
 class PluginModule(pl.LightningModule):
-    """Trains a model plugin to map each window to the states that follow it."""
+    """Trains a model plugin to map each window to the states that follow it.
 
-    def __init__(self, plugin: str, hparams: dict, spec: dict, training: dict):
+    `fast=False` is the plain reference path (see `phasebench.fastpath`): Adam one tensor at a
+    time and no compilation; the layers' own switch is `phasebench.fastpath.reference_path()`.
+    """
+
+    def __init__(self, plugin: str, hparams: dict, spec: dict, training: dict, fast: bool = True):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams)
         self.loss_fn = LOSSES[training["loss"]]
-        # A compiled forward of the same module (a function, not a submodule, so that the
-        # weights and the checkpoints stay the model's).
-        forward = self.model.forward
-        self.step_fn = torch.compile(forward) if training.get("compile") else forward
+        self.step_fn = self.loss
+        self.sums = {}  # stage -> [Σ loss · batch size, Σ batch size], kept on the device
+
+    def loss(self, window, target):
+        return self.loss_fn(self.model(window), target)
 
     def forward(self, window):
         return self.model(window)
 
+    def on_fit_start(self):
+        setting = self.hparams.training["compile"] if self.hparams.fast else False
+        planned = self.trainer.estimated_stepping_batches
+        if compile_decision(setting, self.trainer.strategy.root_device, planned):
+            # A compiled function of the same module (not a submodule, so that the weights and
+            # the checkpoints stay the model's).
+            self.step_fn = torch.compile(self.loss)
+
     def _step(self, batch, stage: str):
         window, target = batch
-        loss = self.loss_fn(self.step_fn(window), target)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(window))
+        loss = self.step_fn(window, target)
+        if not self.hparams.fast:  # the reference path logs through Lightning every step
+            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(window))
+            return loss
+        # Summed on the device and logged once per epoch: per-step logging costs Lightning
+        # milliseconds a step, and reading the value would wait for the GPU.
+        total, count = self.sums.setdefault(stage, [0.0, 0])
+        self.sums[stage] = [total + loss.detach() * len(window), count + len(window)]
         return loss
+
+    def _log_epoch(self, stage: str):
+        if stage in self.sums:
+            total, count = self.sums.pop(stage)
+            self.log(f"{stage}_loss", total / count, on_step=False, on_epoch=True)
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
@@ -127,21 +167,22 @@ class PluginModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         return self._step(batch, "val")
 
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self):
+        self._log_epoch("val")
+
     def configure_optimizers(self):
         training = self.hparams.training
-        optimiser = torch.optim.Adam(
-            self.parameters(),
-            lr=training["lr"],
-            betas=tuple(training.get("betas", (0.9, 0.999))),
-            eps=training.get("eps", 1e-8),
-        )
+        adam = optimiser(self.parameters(), training, fast=self.hparams.fast)
         if not training.get("lr_end"):
-            return optimiser
+            return adam
         # Exponential decay per optimiser step, from lr at the first to lr_end at the last.
         steps = max(1, self.trainer.estimated_stepping_batches)
         gamma = (training["lr_end"] / training["lr"]) ** (1 / steps)
-        schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma)
-        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        schedule = torch.optim.lr_scheduler.ExponentialLR(adam, gamma)
+        return {"optimizer": adam, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, seed: int) -> dict:

@@ -1,6 +1,7 @@
 """Building blocks shared by model plugins (public API: plugins may import from here)."""
 
 from phasebench.layers.attention import MultiHeadAttention, VolumePreservingAttention
+from phasebench.layers.feature_major import FeatureMajor, FeatureMajorLayer
 from phasebench.layers.feedforward import (
     ResNetFeedForward,
     TriangularLayer,
@@ -22,6 +23,8 @@ from phasebench.layers.transformer import (
 
 __all__ = [
     "ActivationShear",
+    "FeatureMajor",
+    "FeatureMajorLayer",
     "GradientShear",
     "LieTrotterLayer",
     "LinearShear",

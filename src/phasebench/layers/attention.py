@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
 from phasebench.attention.kernel import KernelAttention
+from phasebench.layers.feature_major import FeatureMajorLayer, cayley, contract, mix
 
 
 class MultiHeadAttention(nn.Module):
@@ -47,28 +48,43 @@ class MultiHeadAttention(nn.Module):
         return x + out if self.add_connection else out
 
 
-class VolumePreservingAttention(nn.Module):
+class VolumePreservingAttention(FeatureMajorLayer):
     """Z ↦ Z Λ(Z) with Λ = Cayley(C) = (I − C)(I + C)⁻¹ and C = ZᵀAZ, A skew-symmetric.
 
     C is then skew-symmetric, Λ orthogonal, and the whole map has Jacobian determinant 1. In the
-    (T, d) layout X = Zᵀ this reads X ↦ ΛᵀX = (I − C)⁻¹(I + C) X.
+    (T, d) layout X = Zᵀ this reads X ↦ ΛᵀX = (I − C)⁻¹(I + C) X. Input (B, T, d), or (d, T, B)
+    in `feature_major`.
     """
 
     def __init__(self, dim: int):
         super().__init__()
-        self.register_buffer("rows", torch.tril_indices(dim, dim, offset=-1), persistent=False)
+        self.register_buffer("entries", skew_gather_index(dim), persistent=False)
         self.weights = nn.Parameter(0.1 * torch.randn(dim * (dim - 1) // 2))
         self.dim = dim
 
     def skew(self):
-        lower = self.weights.new_zeros(self.dim, self.dim)
-        lower[self.rows[0], self.rows[1]] = self.weights
-        return lower - lower.T
+        """A = L − Lᵀ, L strictly lower triangular holding the weights (gathered, no scatter)."""
+        signed = torch.cat([self.weights.new_zeros(1), self.weights, -self.weights])
+        return signed[self.entries]
 
-    def forward(self, x):
+    def plain(self, x):  # (B, T, d)
         c = x @ self.skew() @ x.transpose(-1, -2)
         eye = torch.eye(x.shape[-2], dtype=x.dtype, device=x.device)
         out, info = torch.linalg.solve_ex(eye - c, (eye + c) @ x)
         # A diverged input can make I − C singular: that sample becomes NaN (and its rollout
         # counts as diverged) instead of stopping the whole batch.
         return torch.where((info != 0).reshape(-1, *[1] * (x.dim() - 1)), torch.nan, out)
+
+    def feature_major(self, z):  # (d, T, B)
+        az = mix(self.skew().T, z)  # (Aᵀ z)[j, s] = Σ_i A[i, j] z[i, s]
+        c = contract(az.unsqueeze(2), z.unsqueeze(1), axis=0)  # C[s, t] = z_sᵀ A z_t: (T, T, B)
+        return contract(cayley(c).unsqueeze(0), z.unsqueeze(1), axis=2)  # Σ_t Λ[s, t] z[:, t]
+
+
+def skew_gather_index(dim: int) -> torch.Tensor:
+    """(dim, dim) positions into [0, w, −w] that place w below the diagonal and −w above it."""
+    rows, cols = torch.tril_indices(dim, dim, offset=-1)
+    index = torch.zeros(dim, dim, dtype=torch.long)
+    index[rows, cols] = torch.arange(1, len(rows) + 1)
+    index[cols, rows] = torch.arange(len(rows) + 1, 2 * len(rows) + 1)
+    return index

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from phasebench.layers.feature_major import FeatureMajor, FeatureMajorLayer, mix
+
 
 class ResNetFeedForward(nn.Module):
     """The CEMRACS transformer's x ↦ tanh(Wx + b) (the layer adds x), or with `width` > 0 a
@@ -22,32 +24,47 @@ class ResNetFeedForward(nn.Module):
         return self.net(x)
 
 
-class TriangularLayer(nn.Module):
+def identity(y):
+    return y
+
+
+class TriangularLayer(FeatureMajorLayer):
     """x ↦ x + σ(Mx + b) with M strictly lower (or upper) triangular: its Jacobian is unit
-    triangular, so its determinant is 1 (volume preserving)."""
+    triangular, so its determinant is 1 (volume preserving). Input (…, d), or (d, …) in
+    `feature_major`."""
 
     def __init__(self, dim: int, lower: bool, activation=None, bias: bool = True):
         super().__init__()
         offset = -1 if lower else 1
-        indices = (
+        rows, cols = (
             torch.tril_indices(dim, dim, offset) if lower else torch.triu_indices(dim, dim, offset)
         )
-        self.register_buffer("entries", indices, persistent=False)
+        # M is gathered from [0, w] by a fixed index, not scattered on every forward.
+        index = torch.zeros(dim, dim, dtype=torch.long)
+        index[rows, cols] = torch.arange(1, len(rows) + 1)
+        self.register_buffer("entries", index, persistent=False)
         self.weights = nn.Parameter(0.1 * torch.randn(dim * (dim - 1) // 2))
         self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
-        self.activation = activation or (lambda y: y)
+        self.activation = activation or identity
         self.dim = dim
 
-    def forward(self, x):
-        m = self.weights.new_zeros(self.dim, self.dim)
-        m[self.entries[0], self.entries[1]] = self.weights
-        y = x @ m.T
+    def matrix(self):
+        return torch.cat([self.weights.new_zeros(1), self.weights])[self.entries]
+
+    def plain(self, x):
+        y = x @ self.matrix().T
         if self.bias is not None:
             y = y + self.bias
         return x + self.activation(y)
 
+    def feature_major(self, x):
+        if self.activation is identity:  # x + Mx + b = (I + M)x + b: one product, no sums
+            eye = torch.eye(self.dim, dtype=x.dtype, device=x.device)
+            return mix(eye + self.matrix(), x, self.bias)
+        return x + self.activation(mix(self.matrix(), x, self.bias))
 
-def volume_preserving_feedforward(dim: int, n_blocks: int) -> nn.Sequential:
+
+def volume_preserving_feedforward(dim: int, n_blocks: int) -> FeatureMajor:
     """n_blocks × [Lower(id) → Upper(id, bias) → Lower(tanh, bias) → Upper(tanh, bias)],
     closed by Lower(id) → Upper(id, bias) (the VPT paper's block structure)."""
     layers = []
@@ -59,4 +76,4 @@ def volume_preserving_feedforward(dim: int, n_blocks: int) -> nn.Sequential:
             TriangularLayer(dim, lower=False, activation=torch.tanh),
         ]
     layers += [TriangularLayer(dim, lower=True, bias=False), TriangularLayer(dim, lower=False)]
-    return nn.Sequential(*layers)
+    return FeatureMajor(*layers)

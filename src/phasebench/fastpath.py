@@ -1,0 +1,51 @@
+"""The fast training path, decided in one place: what `training.compile` means, and the plain
+reference path that the fast one is checked and timed against.
+
+The fast path is on by default and computes the same numbers as the reference path (a test
+trains both in float64 and compares the losses):
+- feature-major small-state layers and closed-form Cayley transforms (`phasebench.layers`);
+- Adam's fused kernel, one call for all parameters instead of a dozen operations per tensor;
+- the loss accumulated on the device and logged once per epoch, not per step;
+- batches cut from the in-memory windows by one index tensor, kept on the training device;
+- `torch.compile` of the loss where it pays (`compile_decision`).
+"""
+
+from contextlib import contextmanager
+
+import torch
+
+from phasebench.layers.feature_major import plain_layers
+
+# `compile: auto` compiles on a GPU when the run plans at least this many optimiser steps: there
+# a compiled step launches a few fused kernels instead of hundreds, and compiling costs seconds.
+# On the CPU it never pays here (benchmarks/results/train_throughput.json: compiled `vpff` at
+# batch 16384 no faster than eager, compiled `vpt` slower, after 60–130 s of compiling).
+AUTO_COMPILE_MIN_STEPS = 2000
+
+
+def compile_decision(setting, device: torch.device, planned_steps: int) -> bool:
+    """Whether to torch.compile the training step for `training.compile` = true/false/auto."""
+    if setting != "auto":
+        return bool(setting)
+    return device.type == "cuda" and planned_steps >= AUTO_COMPILE_MIN_STEPS
+
+
+def optimiser(parameters, training: dict, fast: bool = True) -> torch.optim.Adam:
+    """Adam with the training settings; fused on the fast path, one tensor at a time otherwise."""
+    return torch.optim.Adam(
+        parameters,
+        lr=training["lr"],
+        betas=tuple(training["betas"]),
+        eps=training["eps"],
+        fused=fast or None,
+        foreach=None if fast else False,
+    )
+
+
+@contextmanager
+def reference_path():
+    """The plain path: layers by their plain formulas (batch-major, general linear solves).
+    Together with `optimiser(fast=False)` and no compilation it is the reference that tests
+    and benchmarks compare the fast path with."""
+    with plain_layers():
+        yield
