@@ -34,7 +34,19 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 
 
-def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> TensorDataset:
+class Windows(TensorDataset):
+    """Windows and targets; a tensor of indices gathers a whole batch with `index_select` over
+    flattened rows (four times faster here than advanced indexing)."""
+
+    def __getitem__(self, index):
+        if not isinstance(index, torch.Tensor):
+            return super().__getitem__(index)
+        return tuple(
+            t.flatten(1).index_select(0, index).view(len(index), *t.shape[1:]) for t in self.tensors
+        )
+
+
+def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> Windows:
     """Every window of `input_steps` states and the `output_steps` that follow, from `(n, T, D)`."""
     length = input_steps + output_steps
     if states.shape[1] < length:
@@ -43,7 +55,7 @@ def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> Tensor
             f"{length}; raise n_steps of the system"
         )
     cut = sliding_windows(states, length)
-    return TensorDataset(cut[:, :input_steps].contiguous(), cut[:, input_steps:].contiguous())
+    return Windows(cut[:, :input_steps].contiguous(), cut[:, input_steps:].contiguous())
 
 
 def spec_from_store(ds) -> SystemSpec:
@@ -108,7 +120,7 @@ def window_loader(windows: TensorDataset, batch_size: int, shuffle: bool, pin_me
     sample (at batch 16384 that is 6 ms a batch instead of 134 ms)."""
     device = windows.tensors[0].device
     return DataLoader(
-        windows,
+        Windows(*windows.tensors),
         batch_size=None,  # the sampler yields whole batches of indices
         sampler=IndexBatches(len(windows), batch_size, shuffle, device),
         pin_memory=pin_memory,
@@ -142,7 +154,7 @@ class PluginModule(pl.LightningModule):
         if compile_decision(setting, self.trainer.strategy.root_device, planned):
             # A compiled function of the same module (not a submodule, so that the weights and
             # the checkpoints stay the model's).
-            self.step_fn = torch.compile(self.loss)
+            self.step_fn = torch.compile(self.loss, mode=self.hparams.training["compile_mode"])
 
     def _step(self, batch, stage: str):
         window, target = batch

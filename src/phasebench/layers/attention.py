@@ -1,7 +1,8 @@
 """Attention layers: multi-head softmax attention with optional Stiefel (orthonormal)
 projections (CEMRACS 2023), and volume-preserving attention (Brantner et al., arXiv 2312.11166).
 
-Inputs are `(batch, T, d)`: T tokens (time steps) of dimension d.
+Inputs are `(batch, T, d)`: T tokens (time steps) of dimension d; `feature_major` forms take
+`(d, T, batch)` (see `phasebench.layers.feature_major`).
 """
 
 import torch
@@ -9,10 +10,16 @@ from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
 from phasebench.attention.kernel import KernelAttention
-from phasebench.layers.feature_major import FeatureMajorLayer, cayley, contract, mix
+from phasebench.layers.feature_major import (
+    FeatureMajorLayer,
+    cayley,
+    cayley_apply_3,
+    contract,
+    mix,
+)
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(FeatureMajorLayer):
     """Head i: softmax attention with queries X P^Q_i, keys X P^K_i, values X P^V_i,
     P ∈ R^{d × d/h}; the heads' outputs are stacked back to dimension d (no output matrix).
 
@@ -39,13 +46,36 @@ class MultiHeadAttention(nn.Module):
         self.add_connection = add_connection
         self.kernel = kernel if kernel is not None else KernelAttention(dim // heads)
 
-    def forward(self, x):
+    def plain(self, x):
         heads = [
             self.kernel(q(x), k(x), v(x), self.scale)
             for q, k, v in zip(self.query, self.key, self.value, strict=True)
         ]
         out = torch.cat(heads, dim=-1)
         return x + out if self.add_connection else out
+
+    def feature_major_ready(self) -> bool:
+        return self.kernel.kernel == "softmax"  # the linear kernels keep their (…, T, d) form
+
+    def feature_major(self, z):  # (d, T, B)
+        # Every head's queries, keys and values from one product.
+        projections = [p.weight for group in (self.query, self.key, self.value) for p in group]
+        q, k, v = mix(torch.cat(projections), z).chunk(3)
+        heads = []
+        for qh, kh, vh in zip(
+            q.chunk(len(self.query)),
+            k.chunk(len(self.query)),
+            v.chunk(len(self.query)),
+            strict=True,
+        ):
+            scores = self.scale * contract(qh.unsqueeze(2), kh.unsqueeze(1), axis=0)  # (T, T, B)
+            if self.kernel.causal:
+                later = torch.ones(scores.shape[:2], dtype=torch.bool, device=z.device).triu(1)
+                scores = scores.masked_fill(later[..., None], float("-inf"))
+            weights = torch.softmax(scores, dim=1)
+            heads.append(contract(weights.unsqueeze(0), vh.unsqueeze(1), axis=2))
+        out = torch.cat(heads)
+        return z + out if self.add_connection else out
 
 
 class VolumePreservingAttention(FeatureMajorLayer):
@@ -77,6 +107,8 @@ class VolumePreservingAttention(FeatureMajorLayer):
 
     def feature_major(self, z):  # (d, T, B)
         az = mix(self.skew().T, z)  # (Aᵀ z)[j, s] = Σ_i A[i, j] z[i, s]
+        if z.shape[1] == 3:  # the paper's window: the transform as a rotation-like vector form
+            return cayley_apply_3(az, z)
         c = contract(az.unsqueeze(2), z.unsqueeze(1), axis=0)  # C[s, t] = z_sᵀ A z_t: (T, T, B)
         return contract(cayley(c).unsqueeze(0), z.unsqueeze(1), axis=2)  # Σ_t Λ[s, t] z[:, t]
 

@@ -80,9 +80,23 @@ def cayley(c: torch.Tensor) -> torch.Tensor:
     return out.movedim((-2, -1), (0, 1))
 
 
+def cayley_apply_3(az: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(I − C)⁻¹(I + C) applied along the time axis of z (d, 3, batch…), where
+    C = Σ_j a_j v_jᵀ with a_j = az[j], v_j = z[j] is skew-symmetric, without forming C.
+
+    a vᵀ − v aᵀ = [v × a]ₓ, so C = [w]ₓ with w = ½ Σ_j v_j × a_j, and for each feature's
+    v ∈ R³ the closed form of `cayley` reads v + 2(w × v + w(w·v) − |w|²v)/(1 + |w|²).
+    """
+    w = 0.5 * torch.linalg.cross(z, az, dim=1).sum(0, keepdim=True)  # (1, 3, batch…)
+    norm = (w * w).sum(1, keepdim=True)
+    along = w * (w * z).sum(1, keepdim=True)
+    return z + 2 * (torch.linalg.cross(w.expand_as(z), z, dim=1) + along - norm * z) / (1 + norm)
+
+
 class FeatureMajorLayer(nn.Module):
     """A layer with two ways to compute one map: `plain(x)` on (…, d), the definition, and
-    `feature_major(x)` on the reversed axes, the fast path (used unless `plain_layers()`)."""
+    `feature_major(x)` on the reversed axes, the fast path (used unless `plain_layers()`).
+    A layer whose feature-major form depends on its settings says so in `feature_major_ready`."""
 
     def plain(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -91,19 +105,25 @@ class FeatureMajorLayer(nn.Module):
         raise NotImplementedError
 
     def forward(self, x):
-        if not _fast["enabled"]:
+        if not (_fast["enabled"] and runs_feature_major(self)):
             return self.plain(x)
         return from_feature_major(self.feature_major(to_feature_major(x)))
 
 
+def runs_feature_major(module: nn.Module) -> bool:
+    """Whether `module` has a feature-major form (a composite asks its parts)."""
+    ready = getattr(module, "feature_major_ready", None)
+    if ready is not None:
+        return ready()
+    return isinstance(module, FeatureMajorLayer | FeatureMajor)
+
+
 class FeatureMajor(nn.Sequential):
-    """A chain of `FeatureMajorLayer`s (or chains), converted once on the way in and once on the
-    way out."""
+    """A chain of layers with feature-major forms, converted once on the way in and once on the
+    way out; on the plain path each runs its own `forward`."""
 
     def plain(self, x):
-        for layer in self:
-            x = layer.plain(x)
-        return x
+        return super().forward(x)
 
     def feature_major(self, x):
         for layer in self:

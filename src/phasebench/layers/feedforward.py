@@ -6,7 +6,7 @@ from torch import nn
 from phasebench.layers.feature_major import FeatureMajor, FeatureMajorLayer, mix
 
 
-class ResNetFeedForward(nn.Module):
+class ResNetFeedForward(FeatureMajorLayer):
     """The CEMRACS transformer's x ↦ tanh(Wx + b) (the layer adds x), or with `width` > 0 a
     two-layer x ↦ W2 tanh(W1 x + b1). The second layer has no bias, so that two halves of width
     w/2 (Macaron) have exactly the parameters of one of width w."""
@@ -20,8 +20,13 @@ class ResNetFeedForward(nn.Module):
         else:
             self.net = nn.Sequential(nn.Linear(dim, dim, bias=use_bias), nn.Tanh())
 
-    def forward(self, x):
+    def plain(self, x):
         return self.net(x)
+
+    def feature_major(self, x):
+        first = self.net[0]
+        y = torch.tanh(mix(first.weight, x, first.bias))
+        return mix(self.net[2].weight, y) if len(self.net) == 3 else y
 
 
 def identity(y):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from phasebench.layers.attention import MultiHeadAttention
+from phasebench.layers.feature_major import FeatureMajor, runs_feature_major
 from phasebench.layers.feedforward import ResNetFeedForward
 
 
@@ -23,6 +24,13 @@ class LieTrotterLayer(nn.Module):
         x = self.attention(x)
         return x + self.feedforward(x)
 
+    def feature_major_ready(self) -> bool:
+        return all(runs_feature_major(part) for part in self.children())
+
+    def feature_major(self, x):
+        x = self.attention.feature_major(x)
+        return x + self.feedforward.feature_major(x)
+
 
 class StrangLayer(nn.Module):
     def __init__(self, attention: nn.Module, first: nn.Module, second: nn.Module):
@@ -33,6 +41,14 @@ class StrangLayer(nn.Module):
         x = x + 0.5 * self.first(x)
         x = self.attention(x)
         return x + 0.5 * self.second(x)
+
+    def feature_major_ready(self) -> bool:
+        return all(runs_feature_major(part) for part in self.children())
+
+    def feature_major(self, x):
+        x = x + 0.5 * self.first.feature_major(x)
+        x = self.attention.feature_major(x)
+        return x + 0.5 * self.second.feature_major(x)
 
 
 def transformer_layer(
@@ -73,7 +89,12 @@ class WindowTransformer(nn.Module):
         self.embed = nn.Linear(state_dim, embed) if embed else None
         self.readout = nn.Linear(embed, state_dim) if embed else None
         self.positions = nn.Parameter(torch.zeros(window, width)) if positional else None
-        self.layers = nn.Sequential(*(make_layer(width) for _ in range(depth)))
+        layers = [make_layer(width) for _ in range(depth)]
+        # One layout change for the whole stack where every layer has a feature-major form.
+        chain = (
+            FeatureMajor if all(runs_feature_major(layer) for layer in layers) else nn.Sequential
+        )
+        self.layers = chain(*layers)
 
     def forward(self, window):  # (B, T, D) -> (B, T, D)
         x = self.embed(window) if self.embed else window
