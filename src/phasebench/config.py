@@ -358,14 +358,43 @@ def _load_file(path) -> dict:
     return content or {}
 
 
-def resolve_workflow_config(config: dict, files, overrides: dict | None, root: Path) -> dict:
+def parse_overrides(args) -> dict:
+    """`--config key=value` arguments read as YAML, like a config file. Snakemake's own parse
+    reads nested values with YAML's BaseLoader, which leaves every scalar a string
+    (`seeds=[0]` arrives as ['0'])."""
+    overrides = {}
+    for arg in args or ():
+        key, _, text = arg.partition("=")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ConfigError(f"--config {arg}: the value is not valid YAML ({problem})") from None
+        overrides = _merge(overrides, {key: value})
+    return overrides
+
+
+def _merge(config: dict, overrides: dict) -> dict:
+    """`config` with `overrides` merged in the way Snakemake merges them (mappings merge)."""
+    merged = dict(config)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merge(merged[key], value)
+        merged[key] = value
+    return merged
+
+
+def resolve_workflow_config(config: dict, files, overrides, root: Path) -> dict:
     """Resolve the Snakefile's merged config; check each config file on its own first, so that
-    an error names the file that holds the bad key."""
+    an error names the file that holds the bad key. `overrides`: the `--config` arguments."""
     for path in files:
         resolve(_load_file(path), source=str(path), root=root)
+    sources = [str(path) for path in files]
     if overrides:
+        overrides = parse_overrides(overrides)
         resolve(overrides, source="--config", root=root)
-    return resolve(config, source=" + ".join(map(str, files)) or "config", root=root)
+        config, sources = _merge(config, overrides), [*sources, "--config"]
+    return resolve(config, source=" + ".join(sources) or "config", root=root)
 
 
 def simulate_settings(system: dict) -> dict:
