@@ -132,13 +132,21 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
     return resolved
 
 
-def _check_sweep(sweep: dict, declared: dict, source: str, where: str, name: str) -> None:
+def _check_sweep(sweep: dict, info: registry.PluginInfo, source: str, where: str) -> None:
+    declared, name = info.attrs.get("parameters", {}), info.name
+    structural = set(info.attrs.get("structural", ()))
+    sweepable = ", ".join(sorted(set(declared) - structural)) or "none"
     for key, bounds in sweep.items():
         at = f"{source}: {where}.sweep.{key}"
         if key not in declared:
             raise ConfigError(
                 f"{source}: {where}.sweep: unknown parameter '{key}' of system '{name}'; "
-                f"accepted: {', '.join(sorted(declared)) or 'none'}"
+                f"accepted: {sweepable}"
+            )
+        if key in structural:
+            raise ConfigError(
+                f"{at}: parameter '{key}' of system '{name}' shapes the state and cannot be "
+                f"swept per trajectory (set it in params instead); sweepable: {sweepable}"
             )
         if not bounds["low"] < bounds["high"]:
             raise ConfigError(
@@ -181,7 +189,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                 )
             if not _check_type(value, "float"):
                 raise ConfigError(f"{source}: {where}.params.{key} must be a number, not {value!r}")
-        _check_sweep(entry["sweep"], declared, source, where, name)
+        _check_sweep(entry["sweep"], info, source, where)
         integrator = entry["integrator"]
         if integrator is not None and integrator not in INTEGRATORS:
             raise ConfigError(

@@ -10,9 +10,11 @@ scanned is reported as `path:line: reason`; it never silently disappears.
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import importlib.metadata
 import importlib.util
+import operator
 import os
 import sys
 from dataclasses import dataclass, field
@@ -66,9 +68,38 @@ def repo_root() -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+# Arithmetic on number literals that the scan folds, so that `"I3": 2.0 / 3.0` is a literal.
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+_ARITHMETIC[ast.Div] = operator.truediv
+
+
+def _number(node: ast.AST) -> bool:
+    value = getattr(node, "value", None)
+    return isinstance(node, ast.Constant) and isinstance(value, int | float)
+
+
+class _FoldArithmetic(ast.NodeTransformer):
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub | ast.UAdd) and _number(node.operand):
+            sign = -1 if isinstance(node.op, ast.USub) else 1
+            return ast.Constant(sign * node.operand.value)
+        return node
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        op = _ARITHMETIC.get(type(node.op))
+        if op is None or not (_number(node.left) and _number(node.right)):
+            return node
+        try:
+            return ast.Constant(op(node.left.value, node.right.value))
+        except ArithmeticError:
+            return node
+
+
 def _literal(node: ast.AST):
     try:
-        return ast.literal_eval(node)
+        return ast.literal_eval(_FoldArithmetic().visit(copy.deepcopy(node)))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return _NO_DEFAULT
 
