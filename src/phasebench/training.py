@@ -31,7 +31,7 @@ from torch.utils.data import (
 from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
 from phasebench.losses import LOSSES
-from phasebench.model import build_model, sliding_windows
+from phasebench.model import build_model, precision_dtype, sliding_windows
 from phasebench.spec import SystemSpec
 
 # The data lives in memory, so worker processes would only add start-up cost.
@@ -105,7 +105,8 @@ class PluginModule(pl.LightningModule):
     def __init__(self, plugin: str, hparams: dict, spec: dict, training: dict):
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams)
+        dtype = precision_dtype(training.get("precision", "32"))
+        self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams, dtype)
         self.loss_fn = LOSSES[training["loss"]]
         # A compiled forward of the same module (a function, not a submodule, so that the
         # weights and the checkpoints stay the model's).
