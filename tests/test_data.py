@@ -1,7 +1,9 @@
 """Zarr data stores: schema, round trip, provenance, and clear errors for bad stores."""
 
 import json
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from phasebench.data import load_split, open_store, simulate, write_store
 from phasebench.errors import DataError
 from phasebench.system import build_system
 
-from conftest import TINY_SYSTEM
+from conftest import REPO, TINY_SYSTEM
 
 
 def test_store_has_the_documented_schema(tiny_store):
@@ -103,3 +105,21 @@ def test_non_zarr_folder_is_named(tmp_path):
     (tmp_path / "junk.zarr" / "zarr.json").write_text("{not json")
     with pytest.raises(DataError, match=r"junk.zarr: not a readable Zarr store"):
         open_store(tmp_path / "junk.zarr")
+
+
+def readme_snippet(section: str) -> str:
+    text = (REPO / "README.md").read_text().split(f"## {section}\n")[1].split("\n## ")[0]
+    return re.search(r"```python\n(.*?)```", text, re.S)[1]
+
+
+def test_plain_xarray_opens_a_store_as_the_readme_shows(tiny_store, tmp_path):
+    store = tmp_path / "pendulum.zarr"
+    shutil.copytree(tiny_store, store)
+    (store / ".snakemake_timestamp").write_text("")  # Snakemake marks directory outputs so
+    snippet = readme_snippet("Data format").replace("results/data/pendulum.zarr", str(store))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither consolidation nor the timestamp file may warn
+        exec(snippet, {"print": lambda *args: None})
+        ds = xr.open_zarr(store)
+    for name in ["state", "time", *json.loads(ds.attrs["invariants"])]:
+        assert ds[name].attrs["long_name"] and ds[name].attrs["units"], name

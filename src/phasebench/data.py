@@ -19,6 +19,17 @@ from phasebench.system import System
 FORMAT = "phasebench-trajectories/1"
 SPLITS = ("train", "val", "test", "test_ood")
 CHUNK_BYTES = 4 * 2**20  # whole trajectories per chunk, about 4 MB
+# Systems are written in their own (nondimensional) units; the stores say so.
+UNITS = "units of the system"
+
+
+def _described(long_name: str) -> dict:
+    return {"long_name": long_name, "units": UNITS}
+
+
+def _state_attrs(system: System) -> dict:
+    kind = "canonical (q, p)" if system.canonical else "non-canonical"
+    return _described(f"{kind} state of {system.name}, by dof")
 
 
 def _split_labels(rng: np.random.Generator, n: int, n_ood: int, fractions: dict) -> np.ndarray:
@@ -176,17 +187,23 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     all_seeds = np.concatenate([seeds.astype(np.int64), -np.ones(len(ood), np.int64)])
     ds = xr.Dataset(
         {
-            "state": (dims + ("dof",), states.astype(settings["dtype"])),
-            "energy": (dims, energy),
-            **{name: (dims, values) for name, values in invariants.items()},
-            "split": ("trajectory", labels),
-            "seed": ("trajectory", all_seeds),
-            **{f"param_{name}": ("trajectory", values) for name, values in swept.items()},
+            "state": (dims + ("dof",), states.astype(settings["dtype"]), _state_attrs(system)),
+            "energy": (dims, energy, _described("energy H(x)")),
+            **{
+                name: (dims, values, _described(f"invariant {name}"))
+                for name, values in invariants.items()
+            },
+            "split": ("trajectory", labels, {"long_name": "split: train, val, test or test_ood"}),
+            "seed": ("trajectory", all_seeds, {"long_name": "seed of the initial state (-1: ood)"}),
+            **{
+                f"param_{name}": ("trajectory", values, _described(f"system parameter {name}"))
+                for name, values in swept.items()
+            },
         },
         coords={
             "trajectory": np.arange(len(x0)),
-            "time": ("time", time, {"units": "time units of the system"}),
-            "dof": np.array(system.state_names, dtype=object),
+            "time": ("time", time, {"long_name": "time", "units": f"time {UNITS}"}),
+            "dof": ("dof", np.array(system.state_names, dtype=object), {"long_name": "state"}),
         },
         attrs={
             "format": FORMAT,
@@ -211,11 +228,18 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
 
 
 def write_store(ds: xr.Dataset, path: Path) -> None:
-    """Write next to `path` and rename, so that a reader never sees a half-written store."""
+    """Write next to `path` and rename, so that a reader never sees a half-written store.
+
+    With consolidated metadata, so that a plain `xr.open_zarr(path)` opens it without a warning
+    (and without listing the folder, where Snakemake leaves a `.snakemake_timestamp`).
+    """
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=False)
+    with warnings.catch_warnings():
+        # Zarr notes that consolidated metadata is not in the v3 specification yet.
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=True)
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
 
