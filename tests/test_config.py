@@ -79,7 +79,20 @@ def test_variants_are_separate_models_with_merged_settings():
             "models[0].hparams.width must be of type int for model plugin 'resnet', not 8.5",
         ),
         ({"models": ["resnet", "resnet"]}, "models[1]: a model named 'resnet' is already listed"),
-        ({"models": [{"plugin": "resnet", "name": "a/b"}]}, "models[0].name = 'a/b' may only use"),
+        (
+            {"models": [{"plugin": "resnet", "name": "a/b"}]},
+            "models[0]: model name 'a/b' is not path-safe: use letters, digits and",
+        ),
+        ({"models": [{"plugin": "resnet", "name": ".."}]}, "model name '..' is not path-safe"),
+        (
+            {"models": [{"plugin": "resnet", "name": "numerical"}]},
+            "models[0]: model name 'numerical' is reserved (results/eval/{system}/numerical/",
+        ),
+        ({"models": [{"plugin": "resnet", "name": "all"}]}, "model name 'all' is reserved"),
+        (
+            {"models": [{"plugin": "lstm", "grid": {"hparams": {"hidden": [8, "a b"]}}}]},
+            "models[0]: model name 'lstm[hidden=a b]' is not path-safe",
+        ),
     ],
 )
 def test_bad_config_gives_one_sentence_naming_the_file_and_key(config, message):

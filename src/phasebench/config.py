@@ -74,11 +74,6 @@ def _describe(error: jsonschema.ValidationError, source: str, root: dict) -> str
         return f"{source}: {where} must be {op[kind]} {error.validator_value}, not {value!r}"
     if kind == "minItems":
         return f"{source}: {where} must list at least {error.validator_value} item(s)"
-    if kind == "pattern":
-        return (
-            f"{source}: {where} = {value!r} may only use letters, digits and the characters "
-            "_ . = , + - [ ]"
-        )
     return f"{source}: {where}: {error.message}"
 
 
@@ -266,6 +261,8 @@ def _resolve_models(config, schema, source, models) -> dict:
         section = "grid" if "grid" in entry else "random" if "random" in entry else None
         for variant in _variants(entry, info, schema, source, where, budget):
             name = variant["name"]
+            if problem := registry.name_problem("models", name):
+                raise ConfigError(f"{source}: {where}: {problem}")
             if name in resolved:
                 raise ConfigError(
                     f"{source}: {where}: a model named '{name}' is already listed; give each "

@@ -16,6 +16,7 @@ import importlib.metadata
 import importlib.util
 import operator
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,31 @@ from phasebench.errors import PluginError
 KINDS = {"models": "ModelPlugin", "systems": "System"}
 ENTRY_POINT_GROUPS = {"models": "phasebench.models", "systems": "phasebench.systems"}
 _NO_DEFAULT = object()
+# Plugin and variant names become folders and file names (results/runs/{system}/{model}/...) and
+# Snakemake wildcard values; some would collide with the pipeline's own outputs.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=,+\-\[\]]*")
+RESERVED_NAMES = {
+    "models": {
+        "all": "'models: all' means every plugin",
+        "numerical": "results/eval/{system}/numerical/ holds the integrators' rows",
+    },
+    "systems": {
+        "index": "results/reports/index.html is the overview",
+        "studies": "results/reports/studies/ holds the studies",
+    },
+}
+
+
+def name_problem(kind: str, name) -> str | None:
+    """Why `name` cannot name a model (variant) or system, or None when it can."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        return (
+            f"{kind[:-1]} name {name!r} is not path-safe: use letters, digits and _ . = , + - "
+            "[ ], starting with a letter, digit or _"
+        )
+    if name in RESERVED_NAMES[kind]:
+        return f"{kind[:-1]} name '{name}' is reserved ({RESERVED_NAMES[kind][name]})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -198,6 +224,8 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
             raise PluginError(
                 f'{path}:{node.lineno}: plugin class {node.name} needs a literal name = "..."'
             )
+        if problem := name_problem(kind, name):
+            raise PluginError(f"{path}:{node.lineno}: plugin class {node.name}: {problem}")
         found.append(
             PluginInfo(kind, name, node.name, module, path, node.lineno, attrs, hparams, origin)
         )
