@@ -244,8 +244,31 @@ def write_store(ds: xr.Dataset, path: Path) -> None:
     partial.rename(path)
 
 
+# Attributes that the jobs and `data check` read from every trajectory store.
+REQUIRED_ATTRS = ("system", "parameters", "canonical", "invariants", "integrator", "dt", "substeps")
+
+
+def _damaged(path: Path, what: str) -> DataError:
+    return DataError(
+        f"{path}: {what}; remove it (rm -r {path}) and run snakemake again to regenerate it"
+    )
+
+
+def _load_checked(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """Every variable read into memory now, so that a corrupt chunk is named here and not met
+    as a codec's traceback in the middle of a job (the stores are a few MB)."""
+    for name, variable in ds.variables.items():
+        try:
+            variable.load()
+        except Exception as err:  # codecs and stores raise many types for a corrupt chunk
+            what = f"damaged store, a chunk of '{name}' cannot be decoded"
+            raise _damaged(path, f"{what} ({type(err).__name__}: {err})") from None
+    return ds
+
+
 def open_store(path: Path, kind: str = FORMAT, required=("state", "split", "energy")) -> xr.Dataset:
-    """Open a phasebench store, or say in one sentence why it cannot be used."""
+    """Open a phasebench store, or say in one sentence why it cannot be used. A trajectory store
+    is checked whole (attributes and every chunk) and returned in memory."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such data store; the pipeline writes it (snakemake {path})")
@@ -253,17 +276,22 @@ def open_store(path: Path, kind: str = FORMAT, required=("state", "split", "ener
         with warnings.catch_warnings():
             # Snakemake marks directory outputs with a `.snakemake_timestamp` file inside.
             warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
+            # The folder, not the consolidated copy: a lost variable must show as lost.
             ds = xr.open_zarr(path, consolidated=False)
     except Exception as err:  # zarr raises many types for a broken store
-        raise DataError(
-            f"{path}: not a readable Zarr store ({type(err).__name__}: {err})"
-        ) from None
+        raise _damaged(path, f"not a readable Zarr store ({type(err).__name__}: {err})") from None
     if ds.attrs.get("format") != kind:
         raise DataError(f"{path}: not a {kind} store (its 'format' attribute is missing or other)")
     missing = [name for name in required if name not in ds]
     if missing:
-        raise DataError(f"{path}: truncated store, missing variable(s) {', '.join(missing)}")
-    return ds
+        raise _damaged(path, f"truncated store, missing variable(s) {', '.join(missing)}")
+    if kind != FORMAT:
+        return ds
+    lost = [name for name in REQUIRED_ATTRS if name not in ds.attrs]
+    if lost:
+        names = ", ".join(f"'{name}'" for name in lost)
+        raise _damaged(path, f"damaged store, missing attribute(s) {names}")
+    return _load_checked(ds, path)
 
 
 def load_split(ds: xr.Dataset, split: str, source: str = "store") -> np.ndarray:
