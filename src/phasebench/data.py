@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from phasebench.config import split_sizes
 from phasebench.errors import DataError
 from phasebench.integrators import INTEGRATORS
 from phasebench.provenance import config_hash, provenance
@@ -34,9 +35,8 @@ def _state_attrs(system: System) -> dict:
 
 def _split_labels(rng: np.random.Generator, n: int, n_ood: int, fractions: dict) -> np.ndarray:
     """Train/val/test by trajectory, in shuffled order, every split at least one; then test_ood."""
-    n_val = max(1, round(fractions["val"] * n))
-    n_test = max(1, round(fractions["test"] * n))
-    labels = ["train"] * (n - n_val - n_test) + ["val"] * n_val + ["test"] * n_test
+    sizes = split_sizes(n, fractions)
+    labels = [split for split, size in sizes.items() for _ in range(size)]
     labels = [labels[i] for i in rng.permutation(n)] + ["test_ood"] * n_ood
     # Object-dtype strings: the variable-length string type that Zarr v3 specifies.
     return np.array(labels, dtype=object)
