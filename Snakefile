@@ -23,7 +23,7 @@ configfile: ROOT / "config.yaml"
 
 try:
     PLAN = experiment.resolve_workflow_config(
-        config, workflow.configfiles, workflow.config_settings.overwrite_config, ROOT
+        config, workflow.configfiles, workflow.config_settings.config_args, ROOT
     )
 except PhasebenchError as err:
     sys.exit(f"phasebench: {err}")

@@ -79,7 +79,20 @@ def test_variants_are_separate_models_with_merged_settings():
             "models[0].hparams.width must be of type int for model plugin 'resnet', not 8.5",
         ),
         ({"models": ["resnet", "resnet"]}, "models[1]: a model named 'resnet' is already listed"),
-        ({"models": [{"plugin": "resnet", "name": "a/b"}]}, "models[0].name = 'a/b' may only use"),
+        (
+            {"models": [{"plugin": "resnet", "name": "a/b"}]},
+            "models[0]: model name 'a/b' is not path-safe: use letters, digits and",
+        ),
+        ({"models": [{"plugin": "resnet", "name": ".."}]}, "model name '..' is not path-safe"),
+        (
+            {"models": [{"plugin": "resnet", "name": "numerical"}]},
+            "models[0]: model name 'numerical' is reserved (results/eval/{system}/numerical/",
+        ),
+        ({"models": [{"plugin": "resnet", "name": "all"}]}, "model name 'all' is reserved"),
+        (
+            {"models": [{"plugin": "lstm", "grid": {"hparams": {"hidden": [8, "a b"]}}}]},
+            "models[0]: model name 'lstm[hidden=a b]' is not path-safe",
+        ),
     ],
 )
 def test_bad_config_gives_one_sentence_naming_the_file_and_key(config, message):
@@ -194,3 +207,64 @@ def test_budget_per_family_sets_the_draws():
         }
     )
     assert len(plan["models"]) == 3
+
+
+def random_search(**sections):
+    return {"models": [{"plugin": "lstm", "random": {"draws": 2, **sections}}]}
+
+
+STUDY = {"attention_kernels": {"enabled": True}}
+FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 0.45, "test": 0.45}}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            random_search(hparams={"hidden": {"low": 64, "high": 8}}),
+            "models[0].random.hparams.hidden: low must be below high, not 64 >= 8",
+        ),
+        (
+            random_search(training={"lr": {"low": 0, "high": 1, "log": True}}),
+            "models[0].random.training.lr: log: true needs low > 0, not 0",
+        ),
+        ({"seeds": [2**40]}, "seeds[0] must be <= 4294967295"),
+        ({"seeds": [0, 1, 0]}, "seeds lists 0 more than once; give each value once"),
+        (
+            {"systems": [FEW]},
+            "systems[0].splits leave no training trajectory of 4 (val and test take at least one",
+        ),
+        (
+            {"studies": {"attention_kernels": {"enabled": True, "features": [16]}}},
+            "studies.attention_kernels.features must list at least 2 item(s)",
+        ),
+        (
+            {"models": ["lstm"], "studies": STUDY},
+            "studies.attention_kernels.trained_model 'transformer' is not one of the models",
+        ),
+        (
+            {"studies": {"attention_kernels": {"enabled": True, "trained_model": "lstm"}}},
+            "trained_model 'lstm' has no attention layer (family recurrent); accepted: macaron",
+        ),
+        (
+            {"training": {"precision": "16-mixed", "accelerator": "cpu"}},
+            "training: precision 16-mixed needs a GPU (on CPU Lightning would use bf16 instead)",
+        ),
+    ],
+    ids=[
+        "random-low-above-high",
+        "log-range-from-zero",
+        "seed-beyond-numpy",
+        "duplicate-seeds",
+        "no-training-trajectories",
+        "one-feature-count",
+        "study-model-missing",
+        "study-model-without-attention",
+        "16-mixed-on-cpu",
+    ],
+)
+def test_late_errors_are_one_sentence_at_validation(config, message):
+    with pytest.raises(ConfigError) as caught:
+        resolve(config, source="x.yaml")
+    text = str(caught.value)
+    assert text.startswith("x.yaml: ") and message in text and "\n" not in text

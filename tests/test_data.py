@@ -1,7 +1,9 @@
 """Zarr data stores: schema, round trip, provenance, and clear errors for bad stores."""
 
 import json
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from phasebench.data import load_split, open_store, simulate, write_store
 from phasebench.errors import DataError
 from phasebench.system import build_system
 
-from conftest import TINY_SYSTEM
+from conftest import REPO, TINY_SYSTEM, TINY_TRAINING, phasebench_cli
 
 
 def test_store_has_the_documented_schema(tiny_store):
@@ -103,3 +105,71 @@ def test_non_zarr_folder_is_named(tmp_path):
     (tmp_path / "junk.zarr" / "zarr.json").write_text("{not json")
     with pytest.raises(DataError, match=r"junk.zarr: not a readable Zarr store"):
         open_store(tmp_path / "junk.zarr")
+
+
+def readme_snippet(section: str) -> str:
+    text = (REPO / "README.md").read_text().split(f"## {section}\n")[1].split("\n## ")[0]
+    return re.search(r"```python\n(.*?)```", text, re.S)[1]
+
+
+def test_plain_xarray_opens_a_store_as_the_readme_shows(tiny_store, tmp_path):
+    store = tmp_path / "pendulum.zarr"
+    shutil.copytree(tiny_store, store)
+    (store / ".snakemake_timestamp").write_text("")  # Snakemake marks directory outputs so
+    snippet = readme_snippet("Data format").replace("results/data/pendulum.zarr", str(store))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither consolidation nor the timestamp file may warn
+        exec(snippet, {"print": lambda *args: None})
+        ds = xr.open_zarr(store)
+    for name in ["state", "time", *json.loads(ds.attrs["invariants"])]:
+        assert ds[name].attrs["long_name"] and ds[name].attrs["units"], name
+
+
+def corrupt_chunk(store):
+    chunk = next(p for p in (store / "state" / "c").rglob("*") if p.is_file())
+    data = bytearray(chunk.read_bytes())
+    data[8:40] = b"x" * 32
+    chunk.write_bytes(bytes(data))
+
+
+def drop_dt(store):
+    meta = json.loads((store / "zarr.json").read_text())
+    del meta["attributes"]["dt"]
+    (store / "zarr.json").write_text(json.dumps(meta))
+
+
+TRAIN = {"plugin": "resnet", "hparams": {}, "training": TINY_TRAINING, "seed": 0}
+JOBS = {
+    "data check": lambda store, out: ["data", "check", str(store)],
+    "train": lambda store, out: [
+        "train", "--settings", json.dumps(TRAIN), "--data", str(store), "--out", str(out),
+    ],
+    "evaluate-integrator": lambda store, out: [
+        "evaluate-integrator", "--settings", json.dumps({"horizons": [1.0], "valid_threshold": 1}),
+        "--integrator", "rk4", "--data", str(store), "--out-zarr", str(out / "e.zarr"),
+        "--out-json", str(out / "e.json"),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        (corrupt_chunk, "a chunk of 'state' cannot be decoded"),
+        (drop_dt, "missing attribute(s) 'dt'"),
+    ],
+)
+@pytest.mark.parametrize("job", JOBS)
+def test_damaged_store_is_one_sentence_in_data_check_and_the_jobs(
+    tiny_store, tmp_path, damage, what, job
+):
+    store = tmp_path / "damaged.zarr"
+    shutil.copytree(tiny_store, store)
+    damage(store)
+    result = phasebench_cli(*JOBS[job](store, tmp_path / "out"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("phasebench:")]
+    assert len(errors) == 1 and errors[0].startswith(f"phasebench: {store}: damaged store, {what}")
+    assert errors[0].endswith(
+        f"; remove it (rm -r {store}) and run snakemake again to regenerate it"
+    )

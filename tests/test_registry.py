@@ -92,6 +92,23 @@ def test_plugin_without_literal_name_is_an_error(tmp_path):
         registry.scan_file(path, "models", "x")
 
 
+@pytest.mark.parametrize(
+    ("kind", "name", "problem"),
+    [
+        ("models", "a b/c", "model name 'a b/c' is not path-safe: use letters, digits and"),
+        ("models", "..", "model name '..' is not path-safe"),
+        ("models", "numerical", "model name 'numerical' is reserved (results/eval/{system}/"),
+        ("systems", "index", "system name 'index' is reserved (results/reports/index.html"),
+    ],
+)
+def test_plugin_names_must_be_path_safe_and_not_reserved(tmp_path, kind, name, problem):
+    base = registry.KINDS[kind]
+    path = write(tmp_path / "odd.py", f"class A({base}):\n    name = {name!r}\n")
+    with pytest.raises(PluginError) as caught:
+        registry.scan_file(path, kind, "x")
+    assert str(caught.value).startswith(f"{path}:1: plugin class A: {problem}")
+
+
 def test_hyperparameter_without_default_is_an_error(tmp_path):
     source = "class A(ModelPlugin):\n    name = 'a'\n    def __init__(self, spec, width: int):\n"
     path = write(tmp_path / "nodefault.py", source + "        pass\n")

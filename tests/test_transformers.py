@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
+from phasebench.evaluation import evaluate, load_model
 from phasebench.layers import (
     LieTrotterLayer,
     MultiHeadAttention,
@@ -17,7 +18,7 @@ from phasebench.layers import (
 )
 from phasebench.model import build_model
 from phasebench.spec import SystemSpec
-from phasebench.training import PluginModule, TrajectoryWindows
+from phasebench.training import PluginModule, TrajectoryWindows, train
 
 from conftest import TINY_TRAINING
 
@@ -54,6 +55,22 @@ def test_stiefel_weights_stay_orthonormal_after_optimiser_steps():
     for projection in [*attention.query, *attention.key, *attention.value]:
         w = projection.weight  # rows are the columns of P
         torch.testing.assert_close(w @ w.T, torch.eye(w.shape[0]), rtol=0, atol=1e-5)
+
+
+def test_precision_64_gives_float64_orthonormal_stiefel_weights(tiny_store, tmp_path):
+    hparams = {"stiefel": True, "embed": 8, "heads": 2}
+    training = {**TINY_TRAINING, "precision": "64", "max_epochs": 1}
+    summary = train(tiny_store, tmp_path, "transformer", hparams, training, seed=0)
+    model = load_model(tmp_path / "best.ckpt")  # the trained weights, as evaluation sees them
+    for layer in model.body.layers:
+        for projection in [*layer.attention.query, *layer.attention.key, *layer.attention.value]:
+            w = projection.weight
+            assert w.dtype == torch.float64
+            assert (w @ w.T - torch.eye(w.shape[0], dtype=w.dtype)).abs().max() <= 1e-12
+    # The float64 model rolls out on the float32 store.
+    settings = {"horizons": [1.0], "valid_threshold": 0.1}
+    _, scalars = evaluate(tmp_path / "best.ckpt", tiny_store, settings, summary, "stiefel")
+    assert math.isfinite(scalars["final_error"])
 
 
 def test_one_head_with_identity_projections_is_plain_attention():

@@ -57,6 +57,18 @@ def test_bad_config_stops_before_any_job(workflow_copy, config, message):
     assert not (workflow_copy / "results").exists()
 
 
+def test_config_overrides_read_as_yaml(workflow_copy):
+    # Snakemake hands nested --config values over as strings; they must read like a config file.
+    result = snakemake(
+        workflow_copy, "-n", "-p", "--config", "seeds=[0, 3]", "training={max_epochs: 1}",
+        'report={title: "1.0"}',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "coupled_oscillator/resnet/seed3/best.ckpt" in result.stdout
+    assert '"max_epochs": 1,' in result.stdout and '"max_epochs": 30' not in result.stdout
+    assert '"title": "1.0"' in result.stdout  # a quoted string stays a string
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [

@@ -30,7 +30,7 @@ class Kepler(System):
         return kinetic - grav * m1 * m2 / distance
 
     def vector_field(self, x):
-        m1, m2, grav = self.params["m1"], self.params["m2"], self.params["G"]
+        m1, m2, grav = (self.per_component(k) for k in ("m1", "m2", "G"))
         r = x[..., 0:2] - x[..., 2:4]
         distance = np.linalg.norm(r, axis=-1, keepdims=True)
         force = -grav * m1 * m2 * r / distance**3  # on body 1; body 2 feels the opposite

@@ -20,6 +20,7 @@ class OscillatorChain(System):
     default_dt = 0.1
     default_substeps = 2
     parameters = {"n": 25.0, "kappa": 0.1, "beta": 0.0}
+    structural = ("n",)  # the number of masses: the state's dimension
 
     @property
     def n(self) -> int:
@@ -35,7 +36,7 @@ class OscillatorChain(System):
         energy = (
             (p * p).sum(-1) / 2 + (q * q).sum(-1) / 2 + self.params["kappa"] / 2 * (d * d).sum(-1)
         )
-        if self.params["beta"]:
+        if np.any(self.params["beta"]):
             energy = energy + self.params["beta"] / 4 * (d * d * d * d).sum(-1)
         return energy
 
@@ -49,9 +50,9 @@ class OscillatorChain(System):
 
     def force(self, q):
         d = np.diff(q, axis=-1)
-        tension = self.params["kappa"] * d
-        if self.params["beta"]:
-            tension += self.params["beta"] * d * d * d
+        tension = self.per_component("kappa") * d
+        if np.any(self.params["beta"]):
+            tension = tension + self.per_component("beta") * d * d * d
         force = -q
         force[..., 1:] -= tension
         force[..., :-1] += tension

@@ -19,6 +19,7 @@ class Toda(System):
     default_dt = 0.1
     default_substeps = 4
     parameters = {"n": 4.0}
+    structural = ("n",)  # the number of particles: the state's dimension
 
     @property
     def n(self) -> int:

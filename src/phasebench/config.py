@@ -74,11 +74,9 @@ def _describe(error: jsonschema.ValidationError, source: str, root: dict) -> str
         return f"{source}: {where} must be {op[kind]} {error.validator_value}, not {value!r}"
     if kind == "minItems":
         return f"{source}: {where} must list at least {error.validator_value} item(s)"
-    if kind == "pattern":
-        return (
-            f"{source}: {where} = {value!r} may only use letters, digits and the characters "
-            "_ . = , + - [ ]"
-        )
+    if kind == "uniqueItems":
+        twice = next(item for i, item in enumerate(value) if item in value[:i])
+        return f"{source}: {where} lists {twice!r} more than once; give each value once"
     return f"{source}: {where}: {error.message}"
 
 
@@ -132,13 +130,21 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
     return resolved
 
 
-def _check_sweep(sweep: dict, declared: dict, source: str, where: str, name: str) -> None:
+def _check_sweep(sweep: dict, info: registry.PluginInfo, source: str, where: str) -> None:
+    declared, name = info.attrs.get("parameters", {}), info.name
+    structural = set(info.attrs.get("structural", ()))
+    sweepable = ", ".join(sorted(set(declared) - structural)) or "none"
     for key, bounds in sweep.items():
         at = f"{source}: {where}.sweep.{key}"
         if key not in declared:
             raise ConfigError(
                 f"{source}: {where}.sweep: unknown parameter '{key}' of system '{name}'; "
-                f"accepted: {', '.join(sorted(declared)) or 'none'}"
+                f"accepted: {sweepable}"
+            )
+        if key in structural:
+            raise ConfigError(
+                f"{at}: parameter '{key}' of system '{name}' shapes the state and cannot be "
+                f"swept per trajectory (set it in params instead); sweepable: {sweepable}"
             )
         if not bounds["low"] < bounds["high"]:
             raise ConfigError(
@@ -156,6 +162,13 @@ def _check_sweep(sweep: dict, declared: dict, source: str, where: str, name: str
                     f"{at}: the held-out range [{low}, {high}] overlaps the training range "
                     f"[{bounds['low']}, {bounds['high']}]; unseen parameters must lie outside it"
                 )
+
+
+def split_sizes(n: int, fractions: dict) -> dict[str, int]:
+    """Trajectories per split: val and test at least one each, train the rest."""
+    n_val = max(1, round(fractions["val"] * n))
+    n_test = max(1, round(fractions["test"] * n))
+    return {"train": n - n_val - n_test, "val": n_val, "test": n_test}
 
 
 def _resolve_systems(config, schema, source, systems) -> dict:
@@ -181,7 +194,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                 )
             if not _check_type(value, "float"):
                 raise ConfigError(f"{source}: {where}.params.{key} must be a number, not {value!r}")
-        _check_sweep(entry["sweep"], declared, source, where, name)
+        _check_sweep(entry["sweep"], info, source, where)
         integrator = entry["integrator"]
         if integrator is not None and integrator not in INTEGRATORS:
             raise ConfigError(
@@ -195,6 +208,12 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             )
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
+        n = entry["n_trajectories"] or info.attrs.get("default_n_trajectories")
+        if n and split_sizes(n, entry["splits"])["train"] < 1:
+            raise ConfigError(
+                f"{source}: {where}.splits leave no training trajectory of {n} (val and test "
+                "take at least one each); raise n_trajectories or splits.train"
+            )
         entry["params"] = {**declared, **entry["params"]}
         # The reports' "numerical method" rows: the data's integrator and RK4 at the data's step.
         data_integrator = integrator or info.attrs.get("default_integrator", "rk4")
@@ -222,6 +241,21 @@ def _integer_keys(info: registry.PluginInfo, schema: dict) -> set[str]:
     }
 
 
+def _check_ranges(search: dict, source: str, where: str) -> None:
+    """A random search's ranges, before anything is drawn from them."""
+    for section in sweeps.SECTIONS:
+        for key, spec in search.get(section, {}).items():
+            if not isinstance(spec, dict):
+                continue  # a list of choices
+            at = f"{source}: {where}.{section}.{key}"
+            if not spec["low"] < spec["high"]:
+                raise ConfigError(
+                    f"{at}: low must be below high, not {spec['low']} >= {spec['high']}"
+                )
+            if spec.get("log") and spec["low"] <= 0:
+                raise ConfigError(f"{at}: log: true needs low > 0, not {spec['low']}")
+
+
 def _variants(entry: dict, info, schema: dict, source: str, where: str, budget) -> list[dict]:
     """The model entries an entry stands for: itself, or its grid or random search."""
     base = entry.get("name", entry["plugin"])
@@ -230,6 +264,7 @@ def _variants(entry: dict, info, schema: dict, source: str, where: str, budget) 
     if "grid" in entry:
         return sweeps.grid_variants(entry, base)
     if "random" in entry:
+        _check_ranges(entry["random"], source, f"{where}.random")
         draws = entry["random"].get("draws", budget)
         if draws is None:
             raise ConfigError(
@@ -258,6 +293,8 @@ def _resolve_models(config, schema, source, models) -> dict:
         section = "grid" if "grid" in entry else "random" if "random" in entry else None
         for variant in _variants(entry, info, schema, source, where, budget):
             name = variant["name"]
+            if problem := registry.name_problem("models", name):
+                raise ConfigError(f"{source}: {where}: {problem}")
             if name in resolved:
                 raise ConfigError(
                     f"{source}: {where}: a model named '{name}' is already listed; give each "
@@ -266,10 +303,18 @@ def _resolve_models(config, schema, source, models) -> dict:
             # Errors point at what the user wrote: models[i].training or models[i].grid.training.
             at = f"{where}.{section}" if section else where
             _check_training(variant.get("training", {}), schema, source, [at, "training"])
+            training = {**config["training"], **variant.get("training", {})}
+            if training["precision"] == "16-mixed" and training["accelerator"] == "cpu":
+                own = {"precision", "accelerator"} & set(variant.get("training", {}))
+                key = f"{at}.training" if own else "training"
+                raise ConfigError(
+                    f"{source}: {key}: precision 16-mixed needs a GPU (on CPU Lightning would "
+                    "use bf16 instead); use 32, 64 or bf16-mixed with accelerator cpu"
+                )
             resolved[name] = {
                 "plugin": plugin,
                 "hparams": _resolve_hparams(variant, info, source, at),
-                "training": {**config["training"], **variant.get("training", {})},
+                "training": training,
                 "requires": sorted(info.attrs.get("requires", ())),
                 "family": info.attrs.get("family", "other"),
                 "plugin_path": str(info.path),
@@ -303,6 +348,23 @@ def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
                 )
 
 
+def _check_studies(studies: dict, models: dict, source: str) -> None:
+    study = studies["attention_kernels"]
+    name = study["trained_model"]
+    if not study["enabled"] or not name:
+        return
+    where = f"{source}: studies.attention_kernels.trained_model"
+    attention = sorted(n for n, m in models.items() if m["family"] == "transformer")
+    accepted = f'{", ".join(attention) or "none in this config"}, or "" to skip that panel'
+    if name not in models:
+        raise ConfigError(f"{where} '{name}' is not one of the models; accepted: {accepted}")
+    if name not in attention:
+        raise ConfigError(
+            f"{where} '{name}' has no attention layer (family {models[name]['family']}); "
+            f"accepted: {accepted}"
+        )
+
+
 def resolve(config: dict, source: str = "config.yaml", root: Path | None = None) -> dict:
     """The validated, default-filled plan: systems, models, seeds, runs and skipped pairs."""
     root = root or registry.repo_root()
@@ -328,6 +390,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
                 skipped.append({"system": system, "model": model, "reason": reason})
             else:
                 runs.append({"system": system, "model": model})
+    _check_studies(config["studies"], models, source)
     swept = {}
     for name, model in models.items():
         if model["sweep"]:
@@ -358,14 +421,43 @@ def _load_file(path) -> dict:
     return content or {}
 
 
-def resolve_workflow_config(config: dict, files, overrides: dict | None, root: Path) -> dict:
+def parse_overrides(args) -> dict:
+    """`--config key=value` arguments read as YAML, like a config file. Snakemake's own parse
+    reads nested values with YAML's BaseLoader, which leaves every scalar a string
+    (`seeds=[0]` arrives as ['0'])."""
+    overrides = {}
+    for arg in args or ():
+        key, _, text = arg.partition("=")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ConfigError(f"--config {arg}: the value is not valid YAML ({problem})") from None
+        overrides = _merge(overrides, {key: value})
+    return overrides
+
+
+def _merge(config: dict, overrides: dict) -> dict:
+    """`config` with `overrides` merged in the way Snakemake merges them (mappings merge)."""
+    merged = dict(config)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merge(merged[key], value)
+        merged[key] = value
+    return merged
+
+
+def resolve_workflow_config(config: dict, files, overrides, root: Path) -> dict:
     """Resolve the Snakefile's merged config; check each config file on its own first, so that
-    an error names the file that holds the bad key."""
+    an error names the file that holds the bad key. `overrides`: the `--config` arguments."""
     for path in files:
         resolve(_load_file(path), source=str(path), root=root)
+    sources = [str(path) for path in files]
     if overrides:
+        overrides = parse_overrides(overrides)
         resolve(overrides, source="--config", root=root)
-    return resolve(config, source=" + ".join(map(str, files)) or "config", root=root)
+        config, sources = _merge(config, overrides), [*sources, "--config"]
+    return resolve(config, source=" + ".join(sources) or "config", root=root)
 
 
 def simulate_settings(system: dict) -> dict:

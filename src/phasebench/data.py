@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from phasebench.config import split_sizes
 from phasebench.errors import DataError
 from phasebench.integrators import INTEGRATORS
 from phasebench.provenance import config_hash, provenance
@@ -19,13 +20,23 @@ from phasebench.system import System
 FORMAT = "phasebench-trajectories/1"
 SPLITS = ("train", "val", "test", "test_ood")
 CHUNK_BYTES = 4 * 2**20  # whole trajectories per chunk, about 4 MB
+# Systems are written in their own (nondimensional) units; the stores say so.
+UNITS = "units of the system"
+
+
+def _described(long_name: str) -> dict:
+    return {"long_name": long_name, "units": UNITS}
+
+
+def _state_attrs(system: System) -> dict:
+    kind = "canonical (q, p)" if system.canonical else "non-canonical"
+    return _described(f"{kind} state of {system.name}, by dof")
 
 
 def _split_labels(rng: np.random.Generator, n: int, n_ood: int, fractions: dict) -> np.ndarray:
     """Train/val/test by trajectory, in shuffled order, every split at least one; then test_ood."""
-    n_val = max(1, round(fractions["val"] * n))
-    n_test = max(1, round(fractions["test"] * n))
-    labels = ["train"] * (n - n_val - n_test) + ["val"] * n_val + ["test"] * n_test
+    sizes = split_sizes(n, fractions)
+    labels = [split for split, size in sizes.items() for _ in range(size)]
     labels = [labels[i] for i in rng.permutation(n)] + ["test_ood"] * n_ood
     # Object-dtype strings: the variable-length string type that Zarr v3 specifies.
     return np.array(labels, dtype=object)
@@ -176,17 +187,23 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     all_seeds = np.concatenate([seeds.astype(np.int64), -np.ones(len(ood), np.int64)])
     ds = xr.Dataset(
         {
-            "state": (dims + ("dof",), states.astype(settings["dtype"])),
-            "energy": (dims, energy),
-            **{name: (dims, values) for name, values in invariants.items()},
-            "split": ("trajectory", labels),
-            "seed": ("trajectory", all_seeds),
-            **{f"param_{name}": ("trajectory", values) for name, values in swept.items()},
+            "state": (dims + ("dof",), states.astype(settings["dtype"]), _state_attrs(system)),
+            "energy": (dims, energy, _described("energy H(x)")),
+            **{
+                name: (dims, values, _described(f"invariant {name}"))
+                for name, values in invariants.items()
+            },
+            "split": ("trajectory", labels, {"long_name": "split: train, val, test or test_ood"}),
+            "seed": ("trajectory", all_seeds, {"long_name": "seed of the initial state (-1: ood)"}),
+            **{
+                f"param_{name}": ("trajectory", values, _described(f"system parameter {name}"))
+                for name, values in swept.items()
+            },
         },
         coords={
             "trajectory": np.arange(len(x0)),
-            "time": ("time", time, {"units": "time units of the system"}),
-            "dof": np.array(system.state_names, dtype=object),
+            "time": ("time", time, {"long_name": "time", "units": f"time {UNITS}"}),
+            "dof": ("dof", np.array(system.state_names, dtype=object), {"long_name": "state"}),
         },
         attrs={
             "format": FORMAT,
@@ -211,17 +228,47 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
 
 
 def write_store(ds: xr.Dataset, path: Path) -> None:
-    """Write next to `path` and rename, so that a reader never sees a half-written store."""
+    """Write next to `path` and rename, so that a reader never sees a half-written store.
+
+    With consolidated metadata, so that a plain `xr.open_zarr(path)` opens it without a warning
+    (and without listing the folder, where Snakemake leaves a `.snakemake_timestamp`).
+    """
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=False)
+    with warnings.catch_warnings():
+        # Zarr notes that consolidated metadata is not in the v3 specification yet.
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=True)
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
 
 
+# Attributes that the jobs and `data check` read from every trajectory store.
+REQUIRED_ATTRS = ("system", "parameters", "canonical", "invariants", "integrator", "dt", "substeps")
+
+
+def _damaged(path: Path, what: str) -> DataError:
+    return DataError(
+        f"{path}: {what}; remove it (rm -r {path}) and run snakemake again to regenerate it"
+    )
+
+
+def _load_checked(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """Every variable read into memory now, so that a corrupt chunk is named here and not met
+    as a codec's traceback in the middle of a job (the stores are a few MB)."""
+    for name, variable in ds.variables.items():
+        try:
+            variable.load()
+        except Exception as err:  # codecs and stores raise many types for a corrupt chunk
+            what = f"damaged store, a chunk of '{name}' cannot be decoded"
+            raise _damaged(path, f"{what} ({type(err).__name__}: {err})") from None
+    return ds
+
+
 def open_store(path: Path, kind: str = FORMAT, required=("state", "split", "energy")) -> xr.Dataset:
-    """Open a phasebench store, or say in one sentence why it cannot be used."""
+    """Open a phasebench store, or say in one sentence why it cannot be used. A trajectory store
+    is checked whole (attributes and every chunk) and returned in memory."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such data store; the pipeline writes it (snakemake {path})")
@@ -229,17 +276,22 @@ def open_store(path: Path, kind: str = FORMAT, required=("state", "split", "ener
         with warnings.catch_warnings():
             # Snakemake marks directory outputs with a `.snakemake_timestamp` file inside.
             warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
+            # The folder, not the consolidated copy: a lost variable must show as lost.
             ds = xr.open_zarr(path, consolidated=False)
     except Exception as err:  # zarr raises many types for a broken store
-        raise DataError(
-            f"{path}: not a readable Zarr store ({type(err).__name__}: {err})"
-        ) from None
+        raise _damaged(path, f"not a readable Zarr store ({type(err).__name__}: {err})") from None
     if ds.attrs.get("format") != kind:
         raise DataError(f"{path}: not a {kind} store (its 'format' attribute is missing or other)")
     missing = [name for name in required if name not in ds]
     if missing:
-        raise DataError(f"{path}: truncated store, missing variable(s) {', '.join(missing)}")
-    return ds
+        raise _damaged(path, f"truncated store, missing variable(s) {', '.join(missing)}")
+    if kind != FORMAT:
+        return ds
+    lost = [name for name in REQUIRED_ATTRS if name not in ds.attrs]
+    if lost:
+        names = ", ".join(f"'{name}'" for name in lost)
+        raise _damaged(path, f"damaged store, missing attribute(s) {names}")
+    return _load_checked(ds, path)
 
 
 def load_split(ds: xr.Dataset, split: str, source: str = "store") -> np.ndarray:

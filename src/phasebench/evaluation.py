@@ -27,7 +27,7 @@ from phasebench.metrics import (
     relative_error,
     rollout_scalars,
 )
-from phasebench.model import ModelPlugin, build_model, sliding_windows
+from phasebench.model import ModelPlugin, build_model, precision_dtype, sliding_windows
 from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
@@ -50,7 +50,9 @@ def load_model(checkpoint: Path) -> ModelPlugin:
         raise DataError(f"{checkpoint}: no such checkpoint; the train rule writes it")
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     hp = state["hyper_parameters"]
-    model = build_model(hp["plugin"], SystemSpec.from_dict(hp["spec"]), hp["hparams"])
+    # In the precision it was trained in: float64 weights loaded into float32 ones lose digits.
+    dtype = precision_dtype(hp.get("training", {}).get("precision", "32"))
+    model = build_model(hp["plugin"], SystemSpec.from_dict(hp["spec"]), hp["hparams"], dtype)
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
     model.load_state_dict(weights)
     return model.eval()
@@ -66,13 +68,19 @@ def one_step_error(model: ModelPlugin, truth: np.ndarray) -> float:
 
 
 def true_windows(model: ModelPlugin, truth: np.ndarray) -> torch.Tensor:
-    return sliding_windows(torch.from_numpy(truth), model.input_steps + model.output_steps)
+    states = torch.from_numpy(truth).to(weights_dtype(model))
+    return sliding_windows(states, model.input_steps + model.output_steps)
+
+
+def weights_dtype(model: ModelPlugin) -> torch.dtype:
+    """The model's floating-point dtype; data of another precision is cast to it."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
 def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
     def predict(truth, swept=None):  # a model sees states only, never the parameters
         k, moved = model.input_steps, model.to(device)
-        window = torch.from_numpy(truth[:, :k]).to(device)
+        window = torch.from_numpy(truth[:, :k]).to(device, weights_dtype(model))
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

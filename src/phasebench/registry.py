@@ -10,10 +10,13 @@ scanned is reported as `path:line: reason`; it never silently disappears.
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import importlib.metadata
 import importlib.util
+import operator
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,31 @@ from phasebench.errors import PluginError
 KINDS = {"models": "ModelPlugin", "systems": "System"}
 ENTRY_POINT_GROUPS = {"models": "phasebench.models", "systems": "phasebench.systems"}
 _NO_DEFAULT = object()
+# Plugin and variant names become folders and file names (results/runs/{system}/{model}/...) and
+# Snakemake wildcard values; some would collide with the pipeline's own outputs.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=,+\-\[\]]*")
+RESERVED_NAMES = {
+    "models": {
+        "all": "'models: all' means every plugin",
+        "numerical": "results/eval/{system}/numerical/ holds the integrators' rows",
+    },
+    "systems": {
+        "index": "results/reports/index.html is the overview",
+        "studies": "results/reports/studies/ holds the studies",
+    },
+}
+
+
+def name_problem(kind: str, name) -> str | None:
+    """Why `name` cannot name a model (variant) or system, or None when it can."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        return (
+            f"{kind[:-1]} name {name!r} is not path-safe: use letters, digits and _ . = , + - "
+            "[ ], starting with a letter, digit or _"
+        )
+    if name in RESERVED_NAMES[kind]:
+        return f"{kind[:-1]} name '{name}' is reserved ({RESERVED_NAMES[kind][name]})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,9 +94,38 @@ def repo_root() -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+# Arithmetic on number literals that the scan folds, so that `"I3": 2.0 / 3.0` is a literal.
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+_ARITHMETIC[ast.Div] = operator.truediv
+
+
+def _number(node: ast.AST) -> bool:
+    value = getattr(node, "value", None)
+    return isinstance(node, ast.Constant) and isinstance(value, int | float)
+
+
+class _FoldArithmetic(ast.NodeTransformer):
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub | ast.UAdd) and _number(node.operand):
+            sign = -1 if isinstance(node.op, ast.USub) else 1
+            return ast.Constant(sign * node.operand.value)
+        return node
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        op = _ARITHMETIC.get(type(node.op))
+        if op is None or not (_number(node.left) and _number(node.right)):
+            return node
+        try:
+            return ast.Constant(op(node.left.value, node.right.value))
+        except ArithmeticError:
+            return node
+
+
 def _literal(node: ast.AST):
     try:
-        return ast.literal_eval(node)
+        return ast.literal_eval(_FoldArithmetic().visit(copy.deepcopy(node)))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return _NO_DEFAULT
 
@@ -167,6 +224,8 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
             raise PluginError(
                 f'{path}:{node.lineno}: plugin class {node.name} needs a literal name = "..."'
             )
+        if problem := name_problem(kind, name):
+            raise PluginError(f"{path}:{node.lineno}: plugin class {node.name}: {problem}")
         found.append(
             PluginInfo(kind, name, node.name, module, path, node.lineno, attrs, hparams, origin)
         )

@@ -29,7 +29,9 @@ class System:
 
     Subclasses set, as literals (the registry reads them without importing): `name`,
     `state_names` (or a property when the dimension is a parameter), `canonical`, `separable`,
-    `default_integrator` (with a comment saying why) and `parameters` (name -> default); and
+    `default_integrator` (with a comment saying why), `parameters` (name -> default) and
+    `structural` (the parameters that shape the state, such as a number of masses: they cannot
+    be swept per trajectory); and
     implement `hamiltonian` (written with `self.xp(x)` so that it also takes torch tensors),
     `vector_field` and `sample_initial`. Optional: `invariants` beyond energy, `sample_ood` for
     the out-of-distribution test split, and `reference_initial_states` for a published data set.
@@ -46,6 +48,7 @@ class System:
     default_n_steps: ClassVar[int] = 200
     default_n_trajectories: ClassVar[int] = 128
     parameters: ClassVar[dict[str, float]] = {}
+    structural: ClassVar[tuple[str, ...]] = ()
 
     xp = staticmethod(namespace)
 
@@ -65,11 +68,19 @@ class System:
     def for_trajectories(self, values: dict[str, np.ndarray], trailing: int = 0) -> "System":
         """This system with some parameters given per trajectory (a parameter sweep).
 
-        `values[name]` has one entry per trajectory; it is shaped to broadcast against states
-        `(n, D)` (trailing = 0, what integrators pass) or `(n, T, D)` (trailing = 1).
+        `values[name]` has one entry per trajectory; it is shaped to broadcast like one
+        component `x[..., i]` of states `(n, D)` (trailing = 0, what integrators pass) or
+        `(n, T, D)` (trailing = 1). A system that scales a slice `x[..., a:b]` by a parameter
+        adds the axis itself (see `per_component`).
         """
         if not values:
             return self
+        structural = sorted(set(values) & set(self.structural))
+        if structural:
+            raise PluginError(
+                f"parameter '{structural[0]}' of system '{self.name}' shapes the state and "
+                "cannot vary per trajectory"
+            )
         swept = copy.copy(self)
         swept.params = {
             **self.params,
@@ -78,6 +89,10 @@ class System:
             },
         }
         return swept
+
+    def per_component(self, name: str):
+        """Parameter `name` shaped to scale a slice `x[..., a:b]` (swept values gain an axis)."""
+        return np.asarray(self.params[name])[..., None]
 
     def hamiltonian(self, x):
         raise NotImplementedError

@@ -26,7 +26,7 @@ from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
 from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
-from phasebench.model import build_model, sliding_windows
+from phasebench.model import build_model, precision_dtype, sliding_windows
 from phasebench.spec import SystemSpec
 
 # The data lives in memory, so worker processes would only add start-up cost.
@@ -137,7 +137,8 @@ class PluginModule(pl.LightningModule):
     def __init__(self, plugin: str, hparams: dict, spec: dict, training: dict, fast: bool = True):
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams)
+        dtype = precision_dtype(training.get("precision", "32"))
+        self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams, dtype)
         self.loss_fn = LOSSES[training["loss"]]
         self.step_fn = self.loss
         self.sums = {}  # stage -> [Σ loss · batch size, Σ batch size], kept on the device
