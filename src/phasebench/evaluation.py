@@ -187,11 +187,16 @@ def evaluate(checkpoint: Path, data: Path, settings: dict, train_summary: dict, 
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_time_s": train_summary["wall_time_s"],
         "epochs": train_summary["epochs"],
+        **{key: train_summary.get(key) for key in CONVERGENCE_KEYS},
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "training_diverged": training_diverged,
         "diverged": training_diverged or scalars["diverged"],
     }
     return _finish(curves, scalars, ds)
+
+
+# What training recorded about its stop (phasebench.convergence), carried into the scalars.
+CONVERGENCE_KEYS = ("stop_reason", "best_epoch", "late_improvement", "converged")
 
 
 def evaluate_integrator(data: Path, integrator: str, settings: dict):

@@ -126,6 +126,7 @@ def leaderboard(scalars: pd.DataFrame) -> pd.DataFrame:
     table["status"] = [
         f"diverged ({diverged[m]}/{seeds[m]})" if diverged[m] else "ok" for m in order
     ]
+    table["training"] = [training_label(scalars[scalars["model"] == m]) for m in order]
     table["rank over seeds"] = [
         f"{ranks.loc[m].min():.0f}–{ranks.loc[m].max():.0f}" if m in ranks.index else "reference"
         for m in order
@@ -137,6 +138,24 @@ def leaderboard(scalars: pd.DataFrame) -> pd.DataFrame:
         neighbour.append(f"≈ {better}" if overlap and seeds[model] > 1 else "")
     table["vs. next better"] = neighbour
     return _metric_columns(table, order, mean, std, metrics, ACCURACY)
+
+
+def training_label(rows: pd.DataFrame) -> str:
+    """How a model's trainings stopped, over its seeds: "early stop", or e.g. "max epochs,
+    NOT CONVERGED 2/2" (still improving by more than 1% over the last 10% of epochs)."""
+    if "stop_reason" not in rows or rows["stop_reason"].isna().all():
+        return "—"  # a numerical method, or results from before stop reasons were recorded
+    words = {"early_stopping": "early stop", "max_epochs": "max epochs", "diverged": "diverged"}
+    parts = []
+    for reason, group in rows.groupby("stop_reason", sort=False):
+        label = words.get(reason, str(reason))
+        unconverged = int((group["converged"] == False).sum())  # noqa: E712 (None is unknown)
+        if unconverged:
+            label += f", NOT CONVERGED {unconverged}/{len(rows)}"
+        elif len(group) < len(rows):
+            label += f" {len(group)}/{len(rows)}"
+        parts.append(label)
+    return "; ".join(parts)
 
 
 def cost_table(scalars: pd.DataFrame) -> pd.DataFrame:
@@ -392,6 +411,32 @@ def data_provenance(results_dir, system: str) -> dict:
     return info
 
 
+def training_summary(results_dir, runs, seeds) -> str:
+    """One sentence: how many trainings converged, and which did not."""
+    rows = [
+        json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
+        for run in runs
+        for seed in seeds
+    ]
+    known = [r for r in rows if r.get("converged") is not None]
+    if not known:
+        return "These results do not record why training stopped (trained before it was recorded)."
+    unconverged = [r for r in known if not r["converged"]]
+    stragglers = sorted({f"{r['model']} ({r['system']})" for r in unconverged})
+    early = sum(r.get("stop_reason") == "early_stopping" for r in known)
+    sentence = (
+        f"{len(known) - len(unconverged)} of {len(known)} trainings converged "
+        f"({early} stopped early). "
+    )
+    if stragglers:
+        sentence += (
+            "Still improving when they reached max_epochs (more than 1% better over their last "
+            "10% of epochs), so ranked within a budget, not at convergence: "
+            f"{', '.join(stragglers)}."
+        )
+    return sentence
+
+
 def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error") -> pd.DataFrame:
     """Final rollout error, valid time and energy error of every (system, model), seed means;
     of a swept model only the variant chosen on validation data."""
@@ -414,6 +459,10 @@ def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error")
     df[list(columns)] = df[list(columns)].apply(pd.to_numeric, errors="coerce")
     table = df.groupby(["system", "model"])[list(columns)].mean()
     table["diverged"] = df.groupby(["system", "model"])["diverged"].sum()
+    if "converged" in df:
+        table["converged"] = df.groupby(["system", "model"])["converged"].agg(
+            lambda seeds: f"{int((seeds == True).sum())}/{len(seeds)}"  # noqa: E712
+        )
     table = table.sort_values(["system", "final_error"], na_position="last")
     table["parameters"] = table["parameters"].astype(int)
     for column in ("final_error", "valid_time", "final_energy_error", "train_time_s"):

@@ -8,6 +8,7 @@ One `LightningModule` (`PluginModule`) wraps every plugin and one `LightningData
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import math
 import sys
@@ -22,6 +23,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from phasebench.convergence import judge
 from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
 from phasebench.fastpath import compile_decision, optimiser
@@ -198,6 +200,16 @@ class PluginModule(pl.LightningModule):
         return {"optimizer": adam, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
+def validation_curve(out: Path) -> list[float]:
+    """The validation loss of every epoch, from the run's `metrics.csv`."""
+    path = out / "metrics.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        rows = [row for row in csv.DictReader(f) if row.get("val_loss")]
+    return [float(row["val_loss"]) for row in sorted(rows, key=lambda row: int(row["epoch"]))]
+
+
 def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, seed: int) -> dict:
     """Train one (system, model, seed) into `out`; returns what `train.json` records."""
     out = Path(out)
@@ -267,6 +279,7 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         "hparams": hparams,
         "seed": seed,
         "status": "diverged" if diverged else "ok",
+        **judge(validation_curve(out), diverged, trainer.current_epoch, training["max_epochs"]),
         "wall_time_s": wall,
         "epochs": trainer.current_epoch,
         "best_val_loss": best,
@@ -275,7 +288,6 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         "input_steps": model.input_steps,
         "output_steps": model.output_steps,
         "device": str(trainer.strategy.root_device),
-        "stopped_early": trainer.current_epoch < training["max_epochs"],
         "torch_version": torch.__version__,
         "resumed_from_epoch": resumed_from,
     }

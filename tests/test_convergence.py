@@ -1,0 +1,59 @@
+"""Stop reasons and convergence: judged from the validation curve, recorded by training and
+shown by the reports."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from phasebench.convergence import judge, late_improvement
+from phasebench.reporting import training_label
+from phasebench.training import train, validation_curve
+
+from conftest import TINY_TRAINING
+
+
+def test_late_improvement_compares_the_last_tenth_with_what_came_before():
+    curve = [1.0] * 18 + [0.95, 0.9]  # 20 epochs: the last 2 improve on 1.0 by 10%
+    assert late_improvement(curve) == pytest.approx(0.1)
+    assert late_improvement([1.0, 0.5, 0.5, 0.5]) == 0.0  # best reached before the last epoch
+    assert late_improvement([1.0]) is None
+
+
+@pytest.mark.parametrize(
+    "curve, diverged, epochs, reason, converged",
+    [
+        ([1.0, 0.5, 0.4, 0.41, 0.42], False, 5, "early_stopping", True),
+        ([1.0 - 0.02 * i for i in range(40)], False, 40, "max_epochs", False),  # still falling
+        ([1.0] + [0.5] * 39, False, 40, "max_epochs", True),  # flat for its last 10%
+        ([1.0, 0.8, float("nan")], True, 3, "diverged", False),
+    ],
+)
+def test_judge_names_the_stop_reason_and_convergence(curve, diverged, epochs, reason, converged):
+    verdict = judge(curve, diverged, epochs, max_epochs=40)
+    assert verdict["stop_reason"] == reason
+    assert verdict["converged"] is converged
+    finite = [v for v in curve if v == v]
+    assert verdict["best_epoch"] == finite.index(min(finite))
+
+
+def test_train_json_records_why_training_stopped(tiny_store, tmp_path):
+    training = {**TINY_TRAINING, "max_epochs": 3, "patience": 3}
+    summary = train(tiny_store, tmp_path, "resnet", {"width": 8, "depth": 1}, training, seed=0)
+    recorded = json.loads((tmp_path / "train.json").read_text())
+    curve = validation_curve(tmp_path)
+    assert len(curve) == 3 and recorded == summary
+    assert recorded["stop_reason"] == "max_epochs"  # 3 epochs cannot exhaust a patience of 3
+    assert recorded["best_epoch"] == curve.index(min(curve))
+    assert recorded["late_improvement"] == pytest.approx(late_improvement(curve))
+    assert recorded["converged"] == (recorded["late_improvement"] <= 0.01)
+
+
+def test_leaderboard_label_flags_runs_that_stopped_while_improving():
+    rows = pd.DataFrame(
+        {"stop_reason": ["max_epochs", "early_stopping"], "converged": [False, True]}
+    )
+    assert training_label(rows) == "max epochs, NOT CONVERGED 1/2; early stop 1/2"
+    both = pd.DataFrame({"stop_reason": ["early_stopping"] * 2, "converged": [True, True]})
+    assert training_label(both) == "early stop"
+    assert training_label(pd.DataFrame({"stop_reason": [None], "converged": [None]})) == "—"
