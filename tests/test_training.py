@@ -90,3 +90,13 @@ def test_module_checkpoint_hyperparameters_rebuild_the_plugin(tiny_store):
     module = PluginModule("lstm", {"hidden": 8, "layers": 1}, spec, TINY_TRAINING)
     assert module.hparams["plugin"] == "lstm" and module.hparams["hparams"]["hidden"] == 8
     assert module.model.lstm.hidden_size == 8
+
+
+def test_training_writes_one_line_per_epoch_to_its_log(tiny_store, tmp_path, capsys, caplog):
+    # Under pytest stderr is no terminal, as under Snakemake or a cluster scheduler.
+    caplog.set_level("INFO")
+    train(tiny_store, tmp_path, "resnet", {"width": 8, "depth": 1}, TINY_TRAINING, seed=0)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("train_loss" in line and "val_loss" in line and " lr " in line for line in lines)
+    assert "GPU available" in caplog.text and "litlogger" not in caplog.text

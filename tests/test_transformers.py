@@ -179,6 +179,15 @@ def test_learning_rate_decays_per_step_from_lr_to_lr_end(tiny_store):
     assert trainer.global_step == trainer.estimated_stepping_batches > 1
 
 
+def test_learning_rate_decay_length_is_set_in_steps_whatever_max_epochs(tiny_store):
+    settings = {"lr": 1e-2, "lr_end": 1e-6, "lr_decay_steps": 500}
+    for epochs in (1, 2):
+        _, trainer = fit(tiny_store, "resnet", settings, epochs=epochs)
+        k = trainer.global_step
+        expected = 1e-2 * (1e-4) ** (k / 500)  # the VPT paper's η_k with 500 for 500 000
+        assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_float64_training(tiny_store):
     module, _ = fit(tiny_store, "vpt", {"precision": "64", "loss": "relative"}, epochs=1)
     assert all(p.dtype == torch.float64 for p in module.model.parameters())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import logging
 import math
 import sys
 import time
@@ -34,6 +35,10 @@ from phasebench.spec import SystemSpec
 # The data lives in memory, so worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+# Lightning advertises a cloud logger on every run; job logs should hold the run's own lines.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: not str(record.msg).startswith("💡 Tip")
+)
 
 
 class Windows(TensorDataset):
@@ -144,6 +149,7 @@ class PluginModule(pl.LightningModule):
         self.loss_fn = LOSSES[training["loss"]]
         self.step_fn = self.loss
         self.sums = {}  # stage -> [Σ loss · batch size, Σ batch size], kept on the device
+        self.epoch_lines = False  # one line per epoch on stdout, for logs (no progress bar)
 
     def loss(self, window, target):
         return self.loss_fn(self.model(window), target)
@@ -182,8 +188,13 @@ class PluginModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         return self._step(batch, "val")
 
+    def on_train_epoch_start(self):
+        self.epoch_start = time.perf_counter()
+
     def on_train_epoch_end(self):
         self._log_epoch("train")
+        if self.epoch_lines:
+            print(epoch_line(self.trainer, time.perf_counter() - self.epoch_start), flush=True)
 
     def on_validation_epoch_end(self):
         self._log_epoch("val")
@@ -193,11 +204,25 @@ class PluginModule(pl.LightningModule):
         adam = optimiser(self.parameters(), training, fast=self.hparams.fast)
         if not training.get("lr_end"):
             return adam
-        # Exponential decay per optimiser step, from lr at the first to lr_end at the last.
-        steps = max(1, self.trainer.estimated_stepping_batches)
+        # Exponential decay per optimiser step, from lr to lr_end after lr_decay_steps steps
+        # (the planned run's steps by default), η_k = lr · (lr_end / lr)^(k / steps).
+        steps = training["lr_decay_steps"] or max(1, self.trainer.estimated_stepping_batches)
         gamma = (training["lr_end"] / training["lr"]) ** (1 / steps)
         schedule = torch.optim.lr_scheduler.ExponentialLR(adam, gamma)
         return {"optimizer": adam, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def epoch_line(trainer: pl.Trainer, seconds: float) -> str:
+    """`epoch 3/40: train_loss 0.0123 val_loss 0.0145 lr 0.002 1.4 s`, for a job's log."""
+    metrics = trainer.callback_metrics
+    losses = " ".join(
+        f"{name} {float(metrics[name]):.4g}"
+        for name in ("train_loss", "val_loss")
+        if name in metrics
+    )
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    epoch = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+    return f"{epoch}: {losses} lr {lr:.3g} {seconds:.1f} s"
 
 
 def validation_curve(out: Path) -> list[float]:
@@ -217,6 +242,8 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     torch.set_num_threads(training["threads"])
     spec = spec_from_store(open_store(data))
     module = PluginModule(plugin, hparams, spec.to_dict(), training)
+    # A terminal shows Lightning's progress bar; a log file (Snakemake, a cluster) a line an epoch.
+    module.epoch_lines = not sys.stderr.isatty()
     model = module.model
     precision = training.get("precision", "32")
     precision = {"32": "32-true", "64": "64-true"}.get(precision, precision)
