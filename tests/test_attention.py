@@ -218,3 +218,17 @@ def test_favor_heads_approximate_softmax_heads_with_the_same_projections():
 def test_unknown_kernel_is_one_sentence():
     with pytest.raises(ValueError, match="unknown attention kernel 'gauss': expected one of"):
         KernelAttention(4, "gauss")
+
+
+def test_trained_pool_reads_the_queries_of_a_trained_transformer(tiny_store, tmp_path):
+    # The study hooks the attention layer's forward; the fast path must not bypass it.
+    from phasebench.attention.study import trained_pool
+    from phasebench.training import train
+
+    from conftest import TINY_TRAINING
+
+    hparams = {"depth": 1, "heads": 2, "embed": 8, "ff_width": 8}
+    train(tiny_store, tmp_path, "transformer", hparams, TINY_TRAINING, seed=0)
+    pool = trained_pool(tmp_path / "best.ckpt", tiny_store, max_windows=50)
+    assert pool.queries.shape == pool.keys.shape == (50 * 3, 4)  # 50 windows of 3 tokens, d/h
+    assert torch.isfinite(pool.queries).all() and pool.queries.abs().sum() > 0

@@ -37,6 +37,7 @@ def trained_pool(checkpoint, data, head=0, max_windows=4096, seed=0) -> TokenPoo
     windows of the test trajectories of the data it was trained on."""
     from phasebench.data import load_split, open_store
     from phasebench.evaluation import load_model
+    from phasebench.fastpath import reference_path
     from phasebench.layers import MultiHeadAttention
     from phasebench.model import sliding_windows
 
@@ -50,7 +51,9 @@ def trained_pool(checkpoint, data, head=0, max_windows=4096, seed=0) -> TokenPoo
     windows = windows[torch.randperm(len(windows), generator=g)[:max_windows]]
     seen = []
     hook = attention.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    with torch.no_grad():
+    # The plain path runs every layer through its own forward, so the hook sees the tokens
+    # (the fast path calls a chain's feature-major forms directly).
+    with torch.no_grad(), reference_path():
         model(windows.to(next(model.parameters()).dtype))
         hook.remove()
         x = seen[0]
