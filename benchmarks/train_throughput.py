@@ -2,15 +2,17 @@
 one run, and how far each stands from this machine's floor.
 
     python benchmarks/train_throughput.py [--suite default|paper|all] [--device cpu|cuda]
-        [--threads N] [--compile] [--out benchmarks/results/train_throughput.json]
+        [--threads N] [--modes reference eager compiled cudagraphs] [--models NAME ...]
+        [--steps-per-epoch N] [--long-run STEPS] [--out FILE.json]
 
 Suites: `default`, every model of config.yaml at its size on the coupled oscillator with the
 default batch (256); `paper`, the models of configs/vpt-rigid-body.yaml on the rigid body at
 the paper's batch (16384). Each case trains through Lightning, as the pipeline does, on random
 windows: the fast path (`PluginModule(fast=True)`), the reference path (`fast=False` under
 `phasebench.fastpath.reference_path()`: plain layers, Adam one tensor at a time, per-step
-logging), and with `--compile` (or on a GPU) the fast path compiled, and compiled with CUDA
-graphs. The first epoch of each is a warm-up (and the compile) and is not timed.
+logging), the fast path compiled (`compiled`) and compiled with CUDA graphs (`cudagraphs`,
+GPU). The first epoch of each is a warm-up (and the compile) and is not timed. `--long-run`
+trains the paper models for that many steps instead and extrapolates to the VPT paper's 500 000.
 
 The floor of a step is the larger of (a) the bytes that must move, the windows and targets read
 forward and backward, over the measured copy bandwidth, and (b) its arithmetic at this
