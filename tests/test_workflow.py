@@ -97,7 +97,11 @@ def test_plugin_with_failing_import_fails_only_its_own_jobs(workflow_copy):
         "from torch import nn", "import not_installed_anywhere\nfrom torch import nn"
     )
     (workflow_copy / "plugins/models/linear_step.py").write_text(body)
-    (workflow_copy / "two.yaml").write_text("models: [resnet, linear_step]\nseeds: [0]\n")
+    # No transformer here, so the CI experiment's study skips its trained-model panel.
+    (workflow_copy / "two.yaml").write_text(
+        "models: [resnet, linear_step]\nseeds: [0]\n"
+        "studies: {attention_kernels: {trained_model: ''}}\n"
+    )
     result = snakemake(workflow_copy, "--cores", "2", "--configfile", "configs/ci.yaml", "two.yaml")
     assert result.returncode != 0
     log = workflow_copy / "results/logs/train/coupled_oscillator/linear_step/seed0.log"
