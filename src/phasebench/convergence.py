@@ -11,8 +11,6 @@ import math
 LATE_FRACTION = 0.10  # the stretch of epochs whose improvement is measured
 STILL_IMPROVING = 0.01  # relative improvement over that stretch that counts as still learning
 
-STOP_REASONS = ("early_stopping", "max_epochs", "diverged")
-
 
 def late_improvement(val_losses: list[float]) -> float | None:
     """Relative improvement of the best validation loss over the last 10% of epochs:

@@ -10,16 +10,15 @@ trains both in float64 and compares the losses):
 - `torch.compile` of the loss where it pays (`compile_decision`).
 """
 
-from contextlib import contextmanager
-
 import torch
 
 from phasebench.layers.feature_major import plain_layers
 
 # `compile: auto` compiles on a GPU when the run plans at least this many optimiser steps: there
 # a compiled step launches a few fused kernels instead of hundreds, and compiling costs seconds.
-# On the CPU it never pays here (benchmarks/results/train_throughput.json: compiled `vpff` at
-# batch 16384 no faster than eager, compiled `vpt` slower, after 60–130 s of compiling).
+# On the CPU it does not pay here (benchmarks/results/train_throughput_paper_compiled.json:
+# compiled `vpt` and `vpff` 1.04× and 1.09× faster than eager, the transformer 1.5× slower,
+# after 20–130 s of compiling per model).
 AUTO_COMPILE_MIN_STEPS = 2000
 
 
@@ -42,10 +41,7 @@ def optimiser(parameters, training: dict, fast: bool = True) -> torch.optim.Adam
     )
 
 
-@contextmanager
-def reference_path():
-    """The plain path: layers by their plain formulas (batch-major, general linear solves).
-    Together with `optimiser(fast=False)` and no compilation it is the reference that tests
-    and benchmarks compare the fast path with."""
-    with plain_layers():
-        yield
+# The plain path: layers by their plain formulas (batch-major, general linear solves). With
+# `optimiser(fast=False)` and no compilation it is the reference that tests and benchmarks
+# compare the fast path with.
+reference_path = plain_layers

@@ -144,7 +144,7 @@ class PluginModule(pl.LightningModule):
     def __init__(self, plugin: str, hparams: dict, spec: dict, training: dict, fast: bool = True):
         super().__init__()
         self.save_hyperparameters()
-        dtype = precision_dtype(training.get("precision", "32"))
+        dtype = precision_dtype(training["precision"])
         self.model = build_model(plugin, SystemSpec.from_dict(spec), hparams, dtype)
         self.loss_fn = LOSSES[training["loss"]]
         self.step_fn = self.loss

@@ -20,10 +20,6 @@ SHORT = 8
 _fast = {"enabled": True}
 
 
-def fast_layers_enabled() -> bool:
-    return _fast["enabled"]
-
-
 @contextmanager
 def plain_layers():
     """Run every layer by its plain formula (batch-major, general Cayley solve): the reference
@@ -70,7 +66,7 @@ def cayley(c: torch.Tensor) -> torch.Tensor:
     """
     n = c.shape[0]
     eye = torch.eye(n, dtype=c.dtype, device=c.device)
-    if n <= 3 and _fast["enabled"]:
+    if n <= 3:
         square = contract(c.unsqueeze(2), c.unsqueeze(0), axis=1)
         norm = 1 + 0.5 * (c * c).sum((0, 1))
         return eye.reshape(n, n, *[1] * (c.dim() - 2)) + 2 * (c + square) / norm
