@@ -1,14 +1,17 @@
 """Stop reasons and convergence: judged from the validation curve, recorded by training and
 shown by the reports."""
 
+import csv
 import json
 
 import pandas as pd
 import pytest
+import torch
 
 from phasebench.convergence import judge, late_improvement
+from phasebench.evaluation import evaluate
 from phasebench.reporting import training_label
-from phasebench.training import train, validation_curve
+from phasebench.training import train
 
 from conftest import TINY_TRAINING
 
@@ -41,7 +44,8 @@ def test_train_json_records_why_training_stopped(tiny_store, tmp_path):
     training = {**TINY_TRAINING, "max_epochs": 3, "patience": 3}
     summary = train(tiny_store, tmp_path, "resnet", {"width": 8, "depth": 1}, training, seed=0)
     recorded = json.loads((tmp_path / "train.json").read_text())
-    curve = validation_curve(tmp_path)
+    with (tmp_path / "metrics.csv").open() as f:
+        curve = [float(row["val_loss"]) for row in csv.DictReader(f)]
     assert len(curve) == 3 and recorded == summary
     assert recorded["stop_reason"] == "max_epochs"  # 3 epochs cannot exhaust a patience of 3
     assert recorded["best_epoch"] == curve.index(min(curve))
@@ -57,3 +61,29 @@ def test_leaderboard_label_flags_runs_that_stopped_while_improving():
     both = pd.DataFrame({"stop_reason": ["early_stopping"] * 2, "converged": [True, True]})
     assert training_label(both) == "early stop"
     assert training_label(pd.DataFrame({"stop_reason": [None], "converged": [None]})) == "—"
+
+
+def test_budgets_keep_the_best_weights_so_far_and_are_scored(tiny_store, tmp_path):
+    training = {**TINY_TRAINING, "max_epochs": 4, "patience": 4}
+    summary = train(tiny_store, tmp_path, "resnet", {"width": 8, "depth": 1}, training, 0, [1, 3])
+    budgets = json.loads((tmp_path / "budgets" / "budgets.json").read_text())
+    assert [b["epoch"] for b in budgets] == [1, 3]
+    with (tmp_path / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for budget in budgets:
+        row = rows[budget["epoch"] - 1]  # the spent budget is read off the run's own history
+        assert budget["step"] == int(row["step"]) and budget["wall_s"] == float(row["wall_s"])
+        kept = torch.load(tmp_path / "budgets" / budget["file"], weights_only=False)
+        so_far = [float(r["val_loss"]) for r in rows[: budget["epoch"]]]
+        assert kept["epoch"] == so_far.index(min(so_far))  # the best weights up to the budget
+    settings = {"horizons": [1.0, 2.0], "valid_threshold": 0.1}
+    _, scalars = evaluate(
+        tmp_path / "best.ckpt", tiny_store, settings, summary, "resnet", tmp_path / "budgets"
+    )
+    curve = scalars["budget_curve"]
+    assert [point["epoch"] for point in curve] == [1, 3, 4]  # the budgets, then the trained model
+    assert curve[-1]["step"] == summary["steps"] and curve[-1]["wall_s"] == summary["wall_time_s"]
+    assert curve[-1]["val_error_t1"] == scalars["val_error_t1"]
+    steps = [point["step"] for point in curve]
+    assert steps == sorted(steps) and steps[0] > 0
+    assert all(point["val_error_t2"] > 0 for point in curve)

@@ -138,7 +138,7 @@ def drop_dt(store):
     (store / "zarr.json").write_text(json.dumps(meta))
 
 
-TRAIN = {"plugin": "resnet", "hparams": {}, "training": TINY_TRAINING, "seed": 0}
+TRAIN = {"plugin": "resnet", "hparams": {}, "training": TINY_TRAINING, "seed": 0, "budgets": []}
 JOBS = {
     "data check": lambda store, out: ["data", "check", str(store)],
     "train": lambda store, out: [

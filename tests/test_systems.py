@@ -128,6 +128,13 @@ def test_data_show_and_check(tiny_store, tmp_path):
     write_store(ds, tmp_path / "corrupt.zarr")
     checked = phasebench_cli("data", "check", str(tmp_path / "corrupt.zarr"))
     assert checked.returncode == 1 and "relative energy error" in checked.stdout
+    # The way back is said, and --fix takes it: Snakemake rebuilds a store that is missing.
+    assert f"rm -r {tmp_path}/corrupt.zarr" in checked.stdout
+    healthy = phasebench_cli("data", "check", "--fix", str(tiny_store))
+    assert healthy.returncode == 0 and tiny_store.is_dir()
+    fixed = phasebench_cli("data", "check", "--fix", str(tmp_path / "corrupt.zarr"))
+    assert fixed.returncode == 0 and "removed; run snakemake again" in fixed.stdout
+    assert not (tmp_path / "corrupt.zarr").exists()
     missing = phasebench_cli("data", "check", str(tmp_path / "none.zarr"))
     assert missing.returncode == 2
     assert missing.stderr.strip() == (

@@ -143,13 +143,18 @@ def test_every_stage_writes_its_outputs(ci_run):
         for seed in (0, 1):
             run = results / f"runs/coupled_oscillator/{model}/seed{seed}"
             names = {p.name for p in run.iterdir()}
-            assert names >= {"best.ckpt", "metrics.csv", "hparams.yaml", "train.json"}
+            assert names >= {"best.ckpt", "metrics.csv", "hparams.yaml", "train.json", "budgets"}
+            assert names.isdisjoint({"progress", "resume.ckpt"})  # a finished run leaves none
             scalars = json.loads(
                 (results / f"eval/coupled_oscillator/{model}/seed{seed}.json").read_text()
             )
             assert scalars["model"] == model and scalars["seed"] == seed
             window = json.loads((run / "train.json").read_text())["input_steps"]
             assert scalars["rollout_steps"] + window == 61  # whole test trajectories
+            if model != "resnet_diverging":  # budgets 1 and 2 of 3 epochs, then the trained model
+                curve = scalars["budget_curve"]
+                assert [p["epoch"] for p in curve] == [1, 2, scalars["epochs"]]
+                assert all(p["val_error_t10"] is not None for p in curve)
     for integrator in ("yoshida4", "rk4"):  # the data's integrator and RK4
         reference = json.loads(
             (results / f"eval/coupled_oscillator/numerical/{integrator}.json").read_text()
@@ -191,6 +196,7 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
         "Energy error over time",
         "Phase portraits",
         "Accuracy against cost",
+        "Rollout error against training budget",
         "Provenance",
         "data_hash",
     ):

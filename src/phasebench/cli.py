@@ -54,9 +54,12 @@ def _simulate(args) -> int:
 
 
 def _train(args) -> int:
+    from phasebench.run_folder import die_with_parent
     from phasebench.training import train
 
     settings = json.loads(args.settings)
+    if args.die_with_parent:
+        die_with_parent()
     summary = train(
         Path(args.data),
         Path(args.out),
@@ -64,6 +67,7 @@ def _train(args) -> int:
         settings["hparams"],
         settings["training"],
         settings["seed"],
+        settings["budgets"],
     )
     print(
         f"{args.out}: {summary['epochs']} epochs in {summary['wall_time_s']:.1f} s, "
@@ -77,7 +81,12 @@ def _evaluate(args) -> int:
 
     summary = json.loads(Path(args.train_json).read_text())
     result, scalars = evaluate(
-        Path(args.checkpoint), Path(args.data), json.loads(args.settings), summary, args.model
+        Path(args.checkpoint),
+        Path(args.data),
+        json.loads(args.settings),
+        summary,
+        args.model,
+        Path(args.budgets) if args.budgets else None,
     )
     write_results(result, scalars, Path(args.out_zarr), Path(args.out_json))
     print(
@@ -104,13 +113,32 @@ def _data_show(args) -> int:
 
 
 def _data_check(args) -> int:
-    from phasebench.datatools import check
+    import shutil
 
-    problems = check(Path(args.path))
+    from phasebench.data import rebuild_hint
+    from phasebench.datatools import check
+    from phasebench.errors import DataError
+
+    try:
+        problems = check(Path(args.path))
+    except DataError:
+        if not (args.fix and Path(args.path).is_dir()):
+            raise
+        problems = ["cannot be read"]
     for problem in problems:
         print(f"FAIL {args.path}: {problem}")
-    print(f"{args.path}: " + ("broken" if problems else "ok"))
-    return 1 if problems else 0
+    if not problems:
+        print(f"{args.path}: ok")
+        return 0
+    if args.fix:
+        shutil.rmtree(args.path)
+        print(
+            f"{args.path}: broken, removed; run snakemake again to regenerate it (the runs "
+            "trained on it are run again too)"
+        )
+        return 0
+    print(f"{args.path}: broken; {rebuild_hint(args.path)} (or: phasebench data check --fix)")
+    return 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -133,6 +161,9 @@ def parser() -> argparse.ArgumentParser:
     show.set_defaults(run=_data_show)
     chk = data_sub.add_parser("check", help="re-validate a store; non-zero exit if broken")
     chk.add_argument("path")
+    chk.add_argument(
+        "--fix", action="store_true", help="remove a broken store, for snakemake to regenerate"
+    )
     chk.set_defaults(run=_data_check)
 
     sim = sub.add_parser("simulate", help="simulate a system into a Zarr store (simulate rule)")
@@ -144,6 +175,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--settings", required=True, help="JSON: plugin, hparams, training, seed")
     train.add_argument("--data", required=True)
     train.add_argument("--out", required=True, help="run folder")
+    train.add_argument(
+        "--die-with-parent",
+        action="store_true",
+        help="stop when the calling shell dies (the train rule: a killed job leaves no trainer)",
+    )
     train.set_defaults(run=_train)
 
     ev = sub.add_parser("evaluate", help="roll out a trained model on the test split")
@@ -151,6 +187,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", required=True, help="model name (variant) for the report")
     for name in ("checkpoint", "train-json", "data", "out-zarr", "out-json"):
         ev.add_argument(f"--{name}", required=True)
+    ev.add_argument("--budgets", help="the run's budgets/ folder: score its budget checkpoints")
     ev.set_defaults(run=_evaluate)
 
     num = sub.add_parser(

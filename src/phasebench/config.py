@@ -311,6 +311,13 @@ def _resolve_models(config, schema, source, models) -> dict:
                     f"{source}: {key}: precision 16-mixed needs a GPU (on CPU Lightning would "
                     "use bf16 instead); use 32, 64 or bf16-mixed with accelerator cpu"
                 )
+            if training["lr_end"] and training["lr_reduce_patience"]:
+                own = {"lr_end", "lr_reduce_patience"} & set(variant.get("training", {}))
+                key = f"{at}.training" if own else "training"
+                raise ConfigError(
+                    f"{source}: {key}: lr_end (decay per step) and lr_reduce_patience (reduce on "
+                    "plateau) are two learning-rate schedules; set one of them to null"
+                )
             resolved[name] = {
                 "plugin": plugin,
                 "hparams": _resolve_hparams(variant, info, source, at),
@@ -466,6 +473,14 @@ def simulate_settings(system: dict) -> dict:
     return {k: v for k, v in system.items() if k not in bookkeeping}
 
 
-def train_settings(model: dict, seed: int) -> dict:
+def budget_epochs(budgets: list, max_epochs: int) -> list[int]:
+    """evaluation.budgets as epochs of one run: fractions of max_epochs rounded (at least 1),
+    epochs beyond max_epochs dropped."""
+    epochs = {max(1, round(b * max_epochs)) if b < 1 else int(b) for b in budgets}
+    return sorted(e for e in epochs if e <= max_epochs)
+
+
+def train_settings(model: dict, seed: int, budgets: list = ()) -> dict:
     keys = ("plugin", "hparams", "training")
-    return {**{k: model[k] for k in keys}, "seed": seed}
+    epochs = budget_epochs(budgets, model["training"]["max_epochs"])
+    return {**{k: model[k] for k in keys}, "seed": seed, "budgets": epochs}

@@ -248,10 +248,14 @@ def write_store(ds: xr.Dataset, path: Path) -> None:
 REQUIRED_ATTRS = ("system", "parameters", "canonical", "invariants", "integrator", "dt", "substeps")
 
 
+def rebuild_hint(path) -> str:
+    """The way back from a damaged store. Snakemake cannot see damage inside a store that
+    exists, so it must be removed first (`phasebench data check --fix` does that)."""
+    return f"remove it (rm -r {path}) and run snakemake again to regenerate it"
+
+
 def _damaged(path: Path, what: str) -> DataError:
-    return DataError(
-        f"{path}: {what}; remove it (rm -r {path}) and run snakemake again to regenerate it"
-    )
+    return DataError(f"{path}: {what}; {rebuild_hint(path)}")
 
 
 def _load_checked(ds: xr.Dataset, path: Path) -> xr.Dataset:
@@ -301,5 +305,8 @@ def load_split(ds: xr.Dataset, split: str, source: str = "store") -> np.ndarray:
         raise DataError(f"{source}: has no trajectories in split '{split}'")
     states = ds["state"].values[mask]
     if not np.isfinite(states).all():
-        raise DataError(f"{source}: split '{split}' holds non-finite states (corrupt data)")
+        raise DataError(
+            f"{source}: split '{split}' holds non-finite states (corrupt data); "
+            + rebuild_hint(source)
+        )
     return states

@@ -161,9 +161,35 @@ def _finish(curves: xr.Dataset, scalars: dict, ds: xr.Dataset) -> tuple[xr.Datas
     return curves, scalars
 
 
-def evaluate(checkpoint: Path, data: Path, settings: dict, train_summary: dict, model_name: str):
+def budget_curve(budgets: Path, ds: xr.Dataset, data: Path, settings: dict) -> list[dict]:
+    """The validation rollout error at the horizons of the best weights kept at each training
+    budget (`budgets/budgets.json`, written by training), with the budget's epochs, optimiser
+    steps and wall seconds."""
+    truth = load_split(ds, "val", str(data))
+    curve = []
+    for budget in json.loads((Path(budgets) / "budgets.json").read_text()):
+        model = load_model(Path(budgets) / budget["file"])
+        prediction, *_ = _model_predictor(model)(truth, {})
+        error = relative_error(prediction, truth)
+        scalars = rollout_scalars(error, {}, ds["time"].values, settings)
+        horizons = {k: _finite_or_none(v) for k, v in scalars.items() if k.startswith("error_t")}
+        spent = {key: budget[key] for key in ("epoch", "step", "wall_s")}
+        curve.append({**spent, **{f"val_{k}": v for k, v in horizons.items()}})
+    return curve
+
+
+def evaluate(
+    checkpoint: Path,
+    data: Path,
+    settings: dict,
+    train_summary: dict,
+    model_name: str,
+    budgets: Path | None = None,
+):
     """Roll a trained model out over every test (and test_ood) trajectory, from its first
-    window to its end. Returns the per-step errors as a Dataset and the scalars as a dict."""
+    window to its end. Returns the per-step errors as a Dataset and the scalars as a dict;
+    with a run's `budgets` folder, the scalars hold its `budget_curve` too, ending with the
+    trained model."""
     model = load_model(checkpoint)
     ds = open_store(data)
     curves, scalars = _score(
@@ -192,6 +218,11 @@ def evaluate(checkpoint: Path, data: Path, settings: dict, train_summary: dict, 
         "training_diverged": training_diverged,
         "diverged": training_diverged or scalars["diverged"],
     }
+    if budgets is not None:
+        final = {k: _finite_or_none(v) for k, v in scalars.items() if k.startswith("val_error_t")}
+        spent = {"epoch": train_summary["epochs"], "step": train_summary["steps"]}
+        spent["wall_s"] = train_summary["wall_time_s"]
+        scalars["budget_curve"] = [*budget_curve(budgets, ds, data, settings), {**spent, **final}]
     return _finish(curves, scalars, ds)
 
 

@@ -8,22 +8,26 @@ from pathlib import Path
 
 import phasebench
 
+# Folders whose new, uncommitted files change what a run computes (a plugin dropped into
+# plugins/models/ is a model that exists in no commit).
+CODE_FOLDERS = ("plugins", "src", "workflow")
+
 
 def git_commit(root: Path) -> str:
-    """The commit of the checkout (`+dirty` with uncommitted changes; `unknown` outside git)."""
+    """The commit of the checkout; `+dirty` with uncommitted changes to tracked files or new
+    files in the code folders; `unknown` outside git."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no") or git(
+            "status", "--porcelain", "--untracked-files=all", "--", *CODE_FOLDERS
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")

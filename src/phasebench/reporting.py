@@ -469,3 +469,37 @@ def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error")
         table[column] = [_format(value) for value in table[column]]
     table["diverged"] = [f"{n} seed(s)" if n else "" for n in table["diverged"]]
     return table.rename(columns=columns)
+
+
+def budget_table(scalars: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, seed, budget) from the evaluations' `budget_curve`: epoch, optimiser
+    steps, wall seconds and the validation rollout errors at the horizons."""
+    if "budget_curve" not in scalars:
+        return pd.DataFrame()
+    rows = [
+        {"model": run.model, "seed": run.seed, **point}
+        for run in scalars.itertuples()
+        if isinstance(run.budget_curve, list)
+        for point in run.budget_curve
+    ]
+    return pd.DataFrame(rows)
+
+
+def plot_budget_curves(budgets: pd.DataFrame, horizon: str):
+    """Validation rollout error at `horizon` (a `val_error_t…` column) against the training
+    spent, in optimiser steps and in wall seconds: one line per model (mean over seeds, each
+    seed's points shown), so that a reader sees whether more training would change the ranking.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for model, runs in budgets.groupby("model", sort=True):
+        mean = runs.groupby("epoch")[["step", "wall_s", horizon]].mean().dropna()
+        for ax, spent in zip(axes, ("step", "wall_s"), strict=True):
+            line = ax.plot(mean[spent], mean[horizon], marker="o", ms=3, label=model)[0]
+            ax.scatter(runs[spent], runs[horizon], s=6, color=line.get_color(), alpha=0.4)
+    for ax, label in zip(axes, ("optimiser steps", "training wall time (s)"), strict=True):
+        ax.set(xlabel=label, xscale="log", yscale="log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"validation error at t = {horizon.removeprefix('val_error_t')}")
+    axes[1].legend(fontsize="small", ncol=2, loc="best")
+    fig.tight_layout()
+    return fig

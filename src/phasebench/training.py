@@ -8,10 +8,10 @@ One `LightningModule` (`PluginModule`) wraps every plugin and one `LightningData
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -30,11 +30,14 @@ from phasebench.errors import PhasebenchError
 from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
 from phasebench.model import build_model, precision_dtype, sliding_windows
+from phasebench.run_folder import RunFolder, source_digest
 from phasebench.spec import SystemSpec
 
 # The data lives in memory, so worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+# progress/ always holds the run's lock, and a resumed run's checkpoints, by design.
+warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
 # Lightning advertises a cloud logger on every run; job logs should hold the run's own lines.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: not str(record.msg).startswith("💡 Tip")
@@ -150,6 +153,18 @@ class PluginModule(pl.LightningModule):
         self.step_fn = self.loss
         self.sums = {}  # stage -> [Σ loss · batch size, Σ batch size], kept on the device
         self.epoch_lines = False  # one line per epoch on stdout, for logs (no progress bar)
+        # One row per finished epoch, kept in every checkpoint so that a resumed run's
+        # metrics.csv still holds the epochs before the kill.
+        self.history: list[dict] = []
+        self.wall_before = 0.0  # training seconds of the processes before a resume
+        self.fit_started = time.perf_counter()
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint):
+        self.history = checkpoint.get("history", [])
+        self.wall_before = self.history[-1].get("wall_s", 0.0) if self.history else 0.0
 
     def loss(self, window, target):
         return self.loss_fn(self.model(window), target)
@@ -158,6 +173,7 @@ class PluginModule(pl.LightningModule):
         return self.model(window)
 
     def on_fit_start(self):
+        self.fit_started = time.perf_counter()
         setting = self.hparams.training["compile"] if self.hparams.fast else False
         planned = self.trainer.estimated_stepping_batches
         if compile_decision(setting, self.trainer.strategy.root_device, planned):
@@ -168,7 +184,7 @@ class PluginModule(pl.LightningModule):
     def _step(self, batch, stage: str):
         window, target = batch
         loss = self.step_fn(window, target)
-        if not self.hparams.fast:  # the reference path logs through Lightning every step
+        if not self.hparams.fast and stage == "train":  # the reference: Lightning every step
             self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(window))
             return loss
         # Summed on the device and logged once per epoch: per-step logging costs Lightning
@@ -181,6 +197,8 @@ class PluginModule(pl.LightningModule):
         if stage in self.sums:
             total, count = self.sums.pop(stage)
             self.log(f"{stage}_loss", total / count, on_step=False, on_epoch=True)
+            if stage == "val":  # early stopping's measure: a relative change is a difference
+                self.log("val_log_loss", torch.log(total / count), on_step=False, on_epoch=True)
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
@@ -197,11 +215,34 @@ class PluginModule(pl.LightningModule):
             print(epoch_line(self.trainer, time.perf_counter() - self.epoch_start), flush=True)
 
     def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            self.sums.pop("val", None)
+            return
+        row = {"epoch": self.current_epoch, "step": self.global_step}
+        for stage in ("train", "val"):
+            if stage in self.sums:
+                total, count = self.sums[stage]
+                row[f"{stage}_loss"] = float(total / count)
+        row["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+        row["wall_s"] = self.wall_before + time.perf_counter() - self.fit_started
+        self.history.append(row)
         self._log_epoch("val")
 
     def configure_optimizers(self):
         training = self.hparams.training
         adam = optimiser(self.parameters(), training, fast=self.hparams.fast)
+        if training["lr_reduce_patience"]:
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                adam,
+                factor=training["lr_reduce_factor"],
+                patience=training["lr_reduce_patience"],
+                threshold=training["min_improvement"],
+                threshold_mode="rel",
+            )
+            return {
+                "optimizer": adam,
+                "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss", "interval": "epoch"},
+            }
         if not training.get("lr_end"):
             return adam
         # Exponential decay per optimiser step, from lr to lr_end after lr_decay_steps steps
@@ -210,6 +251,36 @@ class PluginModule(pl.LightningModule):
         gamma = (training["lr_end"] / training["lr"]) ** (1 / steps)
         schedule = torch.optim.lr_scheduler.ExponentialLR(adam, gamma)
         return {"optimizer": adam, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class BudgetCheckpoints(pl.Callback):
+    """A copy of the best weights so far once each budget of epochs is spent, for the reports'
+    error-against-budget curves. Taken as the next epoch starts (or training ends): Lightning
+    runs checkpoint callbacks last, so `best.ckpt` is up to date only then."""
+
+    def __init__(self, folder: RunFolder, epochs: list[int]):
+        self.folder, self.epochs = folder, set(epochs)
+
+    def _keep(self, epochs_done: int):
+        if epochs_done in self.epochs and self.folder.best.exists():
+            self.folder.budgets.mkdir(exist_ok=True)
+            shutil.copyfile(self.folder.best, self.folder.budgets / f"epoch-{epochs_done}.ckpt")
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._keep(trainer.current_epoch)
+
+    def on_train_end(self, trainer, pl_module):
+        self._keep(trainer.current_epoch)
+
+
+def early_stopping(training: dict) -> EarlyStopping:
+    """Stops after `patience` epochs in which the validation loss never fell more than
+    `min_improvement` (relative) below its best, and at the first non-finite one (diverged)."""
+    return EarlyStopping(
+        "val_log_loss",
+        min_delta=-math.log1p(-training["min_improvement"]),
+        patience=training["patience"],
+    )
 
 
 def epoch_line(trainer: pl.Trainer, seconds: float) -> str:
@@ -225,18 +296,24 @@ def epoch_line(trainer: pl.Trainer, seconds: float) -> str:
     return f"{epoch}: {losses} lr {lr:.3g} {seconds:.1f} s"
 
 
-def validation_curve(out: Path) -> list[float]:
-    """The validation loss of every epoch, from the run's `metrics.csv`."""
-    path = out / "metrics.csv"
-    if not path.exists():
-        return []
-    with path.open() as f:
-        rows = [row for row in csv.DictReader(f) if row.get("val_loss")]
-    return [float(row["val_loss"]) for row in sorted(rows, key=lambda row: int(row["epoch"]))]
+# Training settings a killed run may resume with other values of: where and how fast it runs,
+# and when it stops (a run may be resumed to train longer), not what a step computes.
+RESUMABLE_CHANGES = (
+    "threads",
+    "accelerator",
+    "pin_memory",
+    "compile",
+    "compile_mode",
+    "max_epochs",
+    "patience",
+)
 
 
-def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, seed: int) -> dict:
-    """Train one (system, model, seed) into `out`; returns what `train.json` records."""
+def train(
+    data: Path, out: Path, plugin: str, hparams: dict, training: dict, seed: int, budgets=()
+) -> dict:
+    """Train one (system, model, seed) into `out`; returns what `train.json` records. The best
+    weights after each epoch in `budgets` are kept in `out/budgets/`."""
     out = Path(out)
     pl.seed_everything(seed, workers=True, verbose=False)
     torch.set_num_threads(training["threads"])
@@ -254,21 +331,40 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         training["batch_size"],
         training.get("pin_memory", False),
     )
-    checkpoint = ModelCheckpoint(
-        dirpath=out, filename="best", monitor="val_loss", mode="min", enable_version_counter=False
+    folder = RunFolder(out)
+    folder.claim(
+        {
+            "plugin": plugin,
+            "plugin_source_sha256": source_digest(type(model)),
+            "hparams": hparams,
+            "training": {k: v for k, v in training.items() if k not in RESUMABLE_CHANGES},
+            "seed": seed,
+        }
     )
-    # Saved every epoch under a name Snakemake does not declare (it deletes declared outputs of
-    # incomplete jobs), so a killed job resumes from here when run again.
-    resume = ModelCheckpoint(dirpath=out, filename="resume", enable_version_counter=False)
-    resume_path = out / "resume.ckpt"
+    checkpoint = ModelCheckpoint(
+        dirpath=folder.progress,
+        filename="best",
+        monitor="val_loss",
+        mode="min",
+        enable_version_counter=False,
+    )
+    # Saved every epoch; a killed job resumes from it when run again.
+    resume = ModelCheckpoint(
+        dirpath=folder.progress, filename="resume", enable_version_counter=False
+    )
     trainer = pl.Trainer(
         max_epochs=training["max_epochs"],
         accelerator=training["accelerator"],
         devices=1,
         precision=precision,
-        logger=CSVLogger(save_dir=out, name="", version=""),
-        # EarlyStopping also stops at the first non-finite validation loss (diverged).
-        callbacks=[checkpoint, resume, EarlyStopping("val_loss", patience=training["patience"])],
+        # The live metrics.csv; the published one is written from module.history.
+        logger=CSVLogger(save_dir=folder.live_log, name="", version=""),
+        callbacks=[
+            checkpoint,
+            resume,
+            early_stopping(training),
+            BudgetCheckpoints(folder, budgets),
+        ],
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         deterministic=True,
@@ -277,13 +373,14 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     initial_weights = copy.deepcopy(module.state_dict())
     start = time.perf_counter()
     resumed_from = None
-    if resume_path.exists():
-        resumed_from = torch.load(resume_path, map_location="cpu", weights_only=False)["epoch"]
+    if folder.resume.exists():
+        resumed_from = torch.load(folder.resume, map_location="cpu", weights_only=False)["epoch"]
+        print(f"{out}: resuming from epoch {resumed_from}", flush=True)
     try:
         trainer.fit(
             module,
             datamodule=data_module,
-            ckpt_path=resume_path if resumed_from is not None else None,
+            ckpt_path=folder.resume if resumed_from is not None else None,
         )
     except SIGTERMException as stop:
         # Lightning exits with status 0 on SIGTERM; the job must fail so that it is run again.
@@ -295,20 +392,22 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
     diverged = not math.isfinite(last_val)
     best = checkpoint.best_model_score
     best = float(best) if best is not None and math.isfinite(float(best)) else None
-    if best is None or not (out / "best.ckpt").exists():
+    if best is None or not folder.best.exists():
         # Never a finite validation loss: the last good weights are the initial ones.
         module.load_state_dict(initial_weights)
-        trainer.save_checkpoint(out / "best.ckpt")
+        trainer.save_checkpoint(folder.best)
         diverged = True
+    val_losses = [row.get("val_loss", math.nan) for row in module.history]
     summary = {
         "plugin": plugin,
         "family": model.family,
         "hparams": hparams,
         "seed": seed,
         "status": "diverged" if diverged else "ok",
-        **judge(validation_curve(out), diverged, trainer.current_epoch, training["max_epochs"]),
+        **judge(val_losses, diverged, trainer.current_epoch, training["max_epochs"]),
         "wall_time_s": wall,
         "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
         "best_val_loss": best,
         "final_val_loss": last_val if math.isfinite(last_val) else None,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -318,6 +417,7 @@ def train(data: Path, out: Path, plugin: str, hparams: dict, training: dict, see
         "torch_version": torch.__version__,
         "resumed_from_epoch": resumed_from,
     }
+    folder.publish(module.history)
+    # Last, so that train.json exists only beside a complete set of outputs.
     (out / "train.json").write_text(json.dumps(summary, indent=2))
-    resume_path.unlink(missing_ok=True)  # a finished run must never be resumed by a later one
     return summary

@@ -5,6 +5,7 @@ rule evaluate:
     input:
         checkpoint="results/runs/{system}/{model}/seed{seed}/best.ckpt",
         summary="results/runs/{system}/{model}/seed{seed}/train.json",
+        budgets="results/runs/{system}/{model}/seed{seed}/budgets",
         data="results/data/{system}.zarr",
     output:
         curves=directory("results/eval/{system}/{model}/seed{seed}.zarr"),
@@ -16,6 +17,7 @@ rule evaluate:
     shell:
         "phasebench evaluate --settings {params.settings:q} --model {wildcards.model:q}"
         " --checkpoint {input.checkpoint:q} --train-json {input.summary:q}"
+        " --budgets {input.budgets:q}"
         " --data {input.data:q} --out-zarr {output.curves:q} --out-json {output.scalars:q}"
         " 2>&1 | tee {log:q}"
 

@@ -1,5 +1,6 @@
 # Train one model plugin on one system with one seed (Lightning). The plugin file is an input,
-# so editing a plugin retrains that model only.
+# so editing a plugin retrains that model only. Outputs appear when training finishes; until
+# then the run lives in the undeclared progress/ folder, from which a killed job resumes.
 
 
 rule train:
@@ -11,8 +12,13 @@ rule train:
         metrics="results/runs/{system}/{model}/seed{seed}/metrics.csv",
         hparams="results/runs/{system}/{model}/seed{seed}/hparams.yaml",
         summary="results/runs/{system}/{model}/seed{seed}/train.json",
+        budgets=directory("results/runs/{system}/{model}/seed{seed}/budgets"),
     params:
-        settings=lambda w: json.dumps(experiment.train_settings(MODELS[w.model], int(w.seed))),
+        settings=lambda w: json.dumps(
+            experiment.train_settings(
+                MODELS[w.model], int(w.seed), PLAN["evaluation"]["budgets"]
+            )
+        ),
         out=lambda w, output: Path(output.checkpoint).parent,
     threads: lambda w: MODELS[w.model]["training"]["threads"]
     resources:
@@ -22,4 +28,4 @@ rule train:
         "results/logs/train/{system}/{model}/seed{seed}.log",
     shell:
         "phasebench train --settings {params.settings:q} --data {input.data:q}"
-        " --out {params.out:q} 2>&1 | tee {log:q}"
+        " --out {params.out:q} --die-with-parent 2>&1 | tee {log:q}"
