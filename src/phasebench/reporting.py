@@ -473,33 +473,43 @@ def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error")
 
 def budget_table(scalars: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, seed, budget) from the evaluations' `budget_curve`: epoch, optimiser
-    steps, wall seconds and the validation rollout errors at the horizons."""
+    steps, wall seconds, the validation rollout errors at the horizons, and `point`: the budget's
+    epoch, or "end" for the trained model (whose epoch differs between seeds)."""
     if "budget_curve" not in scalars:
         return pd.DataFrame()
     rows = [
-        {"model": run.model, "seed": run.seed, **point}
+        {"model": run.model, "seed": run.seed, "point": str(point["epoch"]), **point}
         for run in scalars.itertuples()
         if isinstance(run.budget_curve, list)
         for point in run.budget_curve
     ]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(table):
+        last = table.groupby(["model", "seed"]).cumcount(ascending=False) == 0
+        table.loc[last, "point"] = "end"
+    return table
 
 
 def plot_budget_curves(budgets: pd.DataFrame, horizon: str):
     """Validation rollout error at `horizon` (a `val_error_t…` column) against the training
-    spent, in optimiser steps and in wall seconds: one line per model (mean over seeds, each
-    seed's points shown), so that a reader sees whether more training would change the ranking.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for model, runs in budgets.groupby("model", sort=True):
-        mean = runs.groupby("epoch")[["step", "wall_s", horizon]].mean().dropna()
+    spent, in optimiser steps and in wall seconds: one line per model through the seed means of
+    each budget and of the trained model (each seed's points shown), so that a reader sees
+    whether more training would change the ranking."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    models = sorted(budgets["model"].unique())
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
+    for index, model in enumerate(models):
+        runs = budgets[budgets["model"] == model]
+        mean = runs.groupby("point")[["step", "wall_s", horizon]].mean().dropna()
+        mean = mean.sort_values("step")
+        colour = colours[index % 20]
         for ax, spent in zip(axes, ("step", "wall_s"), strict=True):
-            line = ax.plot(mean[spent], mean[horizon], marker="o", ms=3, label=model)[0]
-            ax.scatter(runs[spent], runs[horizon], s=6, color=line.get_color(), alpha=0.4)
+            ax.plot(mean[spent], mean[horizon], marker="o", ms=3, color=colour, label=model)
+            ax.scatter(runs[spent], runs[horizon], s=6, color=colour, alpha=0.4)
     for ax, label in zip(axes, ("optimiser steps", "training wall time (s)"), strict=True):
         ax.set(xlabel=label, xscale="log", yscale="log")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(f"validation error at t = {horizon.removeprefix('val_error_t')}")
-    axes[1].legend(fontsize="small", ncol=2, loc="best")
+    axes[1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig
