@@ -1,0 +1,100 @@
+"""Where a run of configs/vpt-paper-schedule.yaml stands: for each model, its optimiser steps so
+far, learning rate and losses, and the rollout error of its best weights so far at the paper's
+horizons (t = 14, 50, 100), on the paper's own initial conditions (the training split: the paper
+evaluates on trajectories it trained on) and on held-out ones (the test split), beside the
+paper's numbers. Works on a finished run and on one still in progress (or killed).
+
+    python benchmarks/vpt_paper_progress.py RESULTS_DIR [--out benchmarks/results/vpt_paper_progress.json]
+
+RESULTS_DIR is the `results/` folder the run wrote (e.g. `snakemake -d DIR` writes DIR/results).
+"""
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from phasebench.data import load_split, open_store
+from phasebench.evaluation import load_model
+from phasebench.metrics import relative_error
+
+HORIZONS = (14.0, 50.0, 100.0)
+# REFERENCE.md, read from the paper's figures (about ±5%).
+PAPER = {"vpt": (0.005, 0.04, 0.2), "vpff": (0.04, 0.15, 1.2), "transformer": None}
+MODELS = ("vpt", "vpff", "transformer")
+
+
+def history(run: Path) -> list[dict]:
+    """Per-epoch rows: the published metrics.csv, else the checkpoint's history (in progress)."""
+    if (run / "metrics.csv").exists():
+        with (run / "metrics.csv").open() as f:
+            return [{k: float(v) if v else math.nan for k, v in r.items()} for r in csv.DictReader(f)]
+    resume = run / "progress" / "resume.ckpt"
+    if resume.exists():
+        return torch.load(resume, map_location="cpu", weights_only=False).get("history", [])
+    return []
+
+
+def best_weights(run: Path) -> Path | None:
+    for path in (run / "best.ckpt", run / "progress" / "best.ckpt"):
+        if path.exists():
+            return path
+    return None
+
+
+def rollout_errors(checkpoint: Path, truth: np.ndarray, time_axis: np.ndarray) -> dict:
+    model = load_model(checkpoint)
+    k = model.input_steps
+    window = torch.from_numpy(truth[:, :k]).float()
+    with torch.no_grad():
+        prediction = model.rollout(window, truth.shape[1] - k).numpy()
+    error = relative_error(prediction, truth).mean(axis=0)
+    norm = np.linalg.norm(prediction, axis=-1).mean(axis=0)  # the Casimir ‖z‖ (1 at the start)
+    at = {f"error_t{h:g}": float(error[np.searchsorted(time_axis, h)]) for h in HORIZONS}
+    return {**at, "casimir_norm_t100": float(norm[np.searchsorted(time_axis, 100.0)])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--out", default="benchmarks/results/vpt_paper_progress.json")
+    args = parser.parse_args()
+    ds = open_store(args.results / "data" / "rigid_body.zarr")
+    time_axis = ds["time"].values
+    splits = {"paper_ics_train": load_split(ds, "train"), "held_out_test": load_split(ds, "test")}
+    report = {"results": str(args.results), "paper": PAPER, "models": {}}
+    for model in MODELS:
+        run = args.results / "runs" / "rigid_body" / model / "seed0"
+        rows, weights = history(run), best_weights(run)
+        if not rows or weights is None:
+            continue
+        last = rows[-1]
+        entry = {
+            "epochs": len(rows),
+            "steps": int(last["step"]),
+            "lr": last.get("lr"),
+            "best_val_loss": min(r["val_loss"] for r in rows if math.isfinite(r["val_loss"])),
+            "finished": (run / "train.json").exists(),
+            "curve": [  # every 1000th epoch: loss against optimiser steps
+                {"step": int(r["step"]), "train_loss": r["train_loss"], "val_loss": r["val_loss"]}
+                for r in rows[::1000]
+            ],
+        }
+        for split, truth in splits.items():
+            entry[split] = rollout_errors(weights, truth, time_axis)
+        report["models"][model] = entry
+        held = entry["held_out_test"]
+        print(
+            f"{model:12s} {entry['steps']:7d} steps  val {entry['best_val_loss']:.3g}  "
+            + "  ".join(f"t={h:g}: {held[f'error_t{h:g}']:.3g}" for h in HORIZONS)
+            + f"  paper {PAPER[model]}"
+        )
+    Path(args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
