@@ -4,7 +4,7 @@ horizons (t = 14, 50, 100), on the paper's own initial conditions (the training 
 evaluates on trajectories it trained on) and on held-out ones (the test split), beside the
 paper's numbers. Works on a finished run and on one still in progress (or killed).
 
-    python benchmarks/vpt_paper_progress.py RESULTS_DIR [--out benchmarks/results/vpt_paper_progress.json]
+    python benchmarks/vpt_paper_progress.py RESULTS_DIR [--out FILE.json]
 
 RESULTS_DIR is the `results/` folder the run wrote (e.g. `snakemake -d DIR` writes DIR/results).
 """
@@ -32,7 +32,8 @@ def history(run: Path) -> list[dict]:
     """Per-epoch rows: the published metrics.csv, else the checkpoint's history (in progress)."""
     if (run / "metrics.csv").exists():
         with (run / "metrics.csv").open() as f:
-            return [{k: float(v) if v else math.nan for k, v in r.items()} for r in csv.DictReader(f)]
+            rows = list(csv.DictReader(f))
+        return [{k: float(v) if v else math.nan for k, v in row.items()} for row in rows]
     resume = run / "progress" / "resume.ckpt"
     if resume.exists():
         return torch.load(resume, map_location="cpu", weights_only=False).get("history", [])
