@@ -74,6 +74,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_store, tmp_path, 
     assert not (out / "progress").exists()  # a finished run is never resumed again
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_its_best_epoch_keeps_its_best_weights(tiny_store, tmp_path):
     # The learning rate falls by 1e-30 over 20 steps (about 3 epochs) and goes on falling, so the
     # weights freeze and the validation loss plateaus: no epoch after the kill beats the best.
@@ -108,6 +109,7 @@ def test_a_run_killed_after_its_best_epoch_keeps_its_best_weights(tiny_store, tm
     assert epochs == list(range(training["max_epochs"]))  # the epochs before the kill kept
 
 
+@pytest.mark.slow
 def test_a_run_folder_has_one_writer(tiny_store, tmp_path):
     training = {**TINY_TRAINING, "max_epochs": 400, "patience": 400, "batch_size": 4}
     out = tmp_path / "run"
@@ -125,6 +127,7 @@ def test_a_run_folder_has_one_writer(tiny_store, tmp_path):
         proc.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_a_trainer_dies_with_the_job_shell_that_started_it(tiny_store, tmp_path):
     training = {**TINY_TRAINING, "max_epochs": 400, "patience": 400, "batch_size": 4}
     out = tmp_path / "run"
@@ -144,6 +147,7 @@ def test_a_trainer_dies_with_the_job_shell_that_started_it(tiny_store, tmp_path)
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_an_edited_plugin_or_setting_does_not_resume_old_weights(tiny_store, tmp_path):
     training = {**TINY_TRAINING, "max_epochs": 400, "patience": 400, "batch_size": 4}
     out = tmp_path / "run"
