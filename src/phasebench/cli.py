@@ -25,13 +25,15 @@ def _plugins_list(args) -> int:
 
 
 def _plugins_check(args) -> int:
-    from phasebench.plugin_check import check_all
+    from phasebench.plugin_check import check_all, checked_root
 
+    root = checked_root()
+    print(f"checking {root / 'plugins'} (and installed entry points)")
     failed = 0
-    for kind, name, problem in check_all():
+    for kind, name, problem, detail in check_all(root):
         print(
             f"{'FAIL' if problem else 'ok  '} {kind[:-1]:<6} {name}"
-            + (f": {problem}" if problem else "")
+            + (f": {problem}" if problem else f" ({detail})" if detail else "")
         )
         failed += problem is not None
     print(f"{failed} broken plugin(s)" if failed else "all plugins ok")

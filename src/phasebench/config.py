@@ -13,7 +13,7 @@ from phasebench import registry, sweeps
 from phasebench.errors import ConfigError
 from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
 from phasebench.provenance import config_hash
-from phasebench.spec import system_capabilities
+from phasebench.spec import missing_capabilities, system_capabilities
 
 SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -391,7 +391,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
     for system, settings in systems.items():
         caps = system_capabilities(settings["canonical"], settings["dim"])
         for model, spec in models.items():
-            missing = [r for r in spec["requires"] if r not in caps]
+            missing = missing_capabilities(spec["requires"], caps)
             if missing:
                 reason = f"{model} requires {' and '.join(missing)}, which {system} lacks"
                 skipped.append({"system": system, "model": model, "reason": reason})

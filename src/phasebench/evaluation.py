@@ -84,7 +84,8 @@ def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        prediction = moved.rollout(window, truth.shape[1] - k)
+        with torch.no_grad():  # also for a plugin's own rollout without the decorator
+            prediction = moved.rollout(window, truth.shape[1] - k)
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start

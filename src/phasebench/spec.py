@@ -28,3 +28,8 @@ def system_capabilities(canonical: bool, dim: int | None) -> set[str]:
     A canonical system has an even dimension even when the number is not known statically."""
     caps = {"even_dimension"} if canonical or (dim is not None and dim % 2 == 0) else set()
     return caps | ({"canonical"} if canonical else set())
+
+
+def missing_capabilities(requires, capabilities: set[str]) -> list[str]:
+    """What a model plugin's `requires` names that a system's capabilities lack, in order."""
+    return [r for r in requires if r not in capabilities]
