@@ -205,9 +205,10 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
     assert "Sweep of <code>resnet_sweep</code>" in system_html
     assert "Out of distribution" in system_html
     # errors, energy, OOD errors, error against the swept coupling k, phase portraits, Pareto,
-    # and the hyperparameter sweep's sensitivity plot
+    # error against training budget (one horizon, t = 10, within the CI data's t ≤ 24) and the
+    # hyperparameter sweep's sensitivity plot
     assert "Error against the swept parameter <code>k</code>" in system_html
-    assert system_html.count('src="data:image/png;base64') == 7
+    assert system_html.count('src="data:image/png;base64') == 8
 
 
 def chromium() -> str | None:
