@@ -405,7 +405,8 @@ def train(
         "seed": seed,
         "status": "diverged" if diverged else "ok",
         **judge(val_losses, diverged, trainer.current_epoch, training["max_epochs"]),
-        "wall_time_s": wall,
+        # Training seconds over every process of the run (a resumed run counts its kills too).
+        "wall_time_s": module.history[-1]["wall_s"] if module.history else wall,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
         "best_val_loss": best,
