@@ -38,7 +38,7 @@ def main() -> None:
         }
     )
     system = simulate_settings(plan["systems"]["coupled_oscillator"])
-    training = train_settings(plan["models"]["resnet"], seed=0)
+    training = train_settings(plan["models"]["resnet"], 0, plan["evaluation"]["budgets"])
     timings: dict[str, list[float]] = {"simulate": [], "train": [], "evaluate": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

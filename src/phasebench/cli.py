@@ -123,10 +123,10 @@ def _data_check(args) -> int:
 
     try:
         problems = check(Path(args.path))
-    except DataError:
+    except DataError as err:
         if not (args.fix and Path(args.path).is_dir()):
             raise
-        problems = ["cannot be read"]
+        problems = [str(err)]  # unreadable: --fix removes it all the same
     for problem in problems:
         print(f"FAIL {args.path}: {problem}")
     if not problems:

@@ -480,7 +480,7 @@ def budget_epochs(budgets: list, max_epochs: int) -> list[int]:
     return sorted(e for e in epochs if e <= max_epochs)
 
 
-def train_settings(model: dict, seed: int, budgets: list = ()) -> dict:
+def train_settings(model: dict, seed: int, budgets: list) -> dict:
     keys = ("plugin", "hparams", "training")
     epochs = budget_epochs(budgets, model["training"]["max_epochs"])
     return {**{k: model[k] for k in keys}, "seed": seed, "budgets": epochs}
