@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Snakemake jobs call the `phasebench` command, papermill and jupyter: they must find the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# Everyday lane: no Snakemake workflows, no cluster, no killed training processes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not slurm"
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

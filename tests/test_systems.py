@@ -30,8 +30,12 @@ def test_the_issue_s_systems_are_registered():
         "kepler",
         "toda",
     }
+
+
+def test_default_sizes_and_structure_follow_the_plugins_literals():
     assert build_system("oscillator_chain").dim == 50  # 25 masses by default
-    assert not build_system("rigid_body").canonical
+    assert build_system("oscillator_chain", {"n": 3}).dim == 6
+    assert build_system("rigid_body").dim == 3 and not build_system("rigid_body").canonical
 
 
 @pytest.mark.parametrize("name", CANONICAL)

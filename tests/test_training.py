@@ -85,11 +85,19 @@ def test_evaluation_rolls_out_the_whole_test_trajectories(trained_run, tiny_stor
     assert float(result["energy_error"].isel(time=0).max()) == 0.0
 
 
-def test_module_checkpoint_hyperparameters_rebuild_the_plugin(tiny_store):
-    spec = {"name": "s", "dim": 4, "state_names": ["a", "b", "c", "d"], "canonical": True, "dt": 1}
-    module = PluginModule("lstm", {"hidden": 8, "layers": 1}, spec, TINY_TRAINING)
-    assert module.hparams["plugin"] == "lstm" and module.hparams["hparams"]["hidden"] == 8
-    assert module.model.lstm.hidden_size == 8
+def test_a_checkpoint_alone_rebuilds_the_trained_plugin(tiny_store, tmp_path):
+    # The checkpoint carries plugin name, hyperparameters and spec: nothing else is needed to
+    # get back the same network with the same weights, hence the same predictions.
+    train(tiny_store, tmp_path, "lstm", {"hidden": 8, "layers": 1}, TINY_TRAINING, seed=1)
+    module = PluginModule.load_from_checkpoint(tmp_path / "best.ckpt", map_location="cpu")
+    rebuilt = load_model(tmp_path / "best.ckpt")
+    assert type(rebuilt).__name__ == type(module.model).__name__
+    assert rebuilt.lstm.hidden_size == 8 and rebuilt.lstm.num_layers == 1
+    x = torch.randn(5, rebuilt.input_steps, 4)
+    module.model.eval()
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), module.model(x))
+    assert any(v.abs().sum() > 0 for v in rebuilt.state_dict().values())
 
 
 def test_training_writes_one_line_per_epoch_to_its_log(tiny_store, tmp_path, capsys, caplog):
