@@ -60,6 +60,8 @@ def _train(args) -> int:
     from phasebench.training import train
 
     settings = json.loads(args.settings)
+    if args.threads is not None:
+        settings["training"]["threads"] = args.threads
     if args.die_with_parent:
         die_with_parent()
     summary = train(
@@ -177,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--settings", required=True, help="JSON: plugin, hparams, training, seed")
     train.add_argument("--data", required=True)
     train.add_argument("--out", required=True, help="run folder")
+    train.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads, instead of the settings' training.threads (the train rule passes "
+        "the threads Snakemake gave the job)",
+    )
     train.add_argument(
         "--die-with-parent",
         action="store_true",

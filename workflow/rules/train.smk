@@ -20,6 +20,8 @@ rule train:
             )
         ),
         out=lambda w, output: Path(output.checkpoint).parent,
+    # training.threads; Snakemake may scale it down to --cores (locally) and the SLURM executor
+    # asks for that many CPUs. The trainer uses exactly {threads}, not the config's number.
     threads: lambda w: MODELS[w.model]["training"]["threads"]
     resources:
         # SLURM's executor turns gpu=1 into a GPU request; 0 asks for none.
@@ -28,4 +30,4 @@ rule train:
         "results/logs/train/{system}/{model}/seed{seed}.log",
     shell:
         "phasebench train --settings {params.settings:q} --data {input.data:q}"
-        " --out {params.out:q} --die-with-parent 2>&1 | tee {log:q}"
+        " --out {params.out:q} --threads {threads} --die-with-parent 2>&1 | tee {log:q}"
