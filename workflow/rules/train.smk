@@ -1,5 +1,5 @@
-# Train one model plugin on one system with one seed (Lightning). The plugin file is an input,
-# so editing a plugin retrains that model only. Outputs appear when training finishes; until
+# Train one model plugin on one system with one seed (Lightning). The plugin file and the library
+# modules it and the trainer run are inputs, so editing a plugin retrains that model only. Outputs appear when training finishes; until
 # then the run lives in the undeclared progress/ folder, from which a killed job resumes.
 
 
@@ -7,6 +7,7 @@ rule train:
     input:
         data="results/data/{system}.zarr",
         plugin=lambda w: MODELS[w.model]["plugin_path"],
+        code=lambda w: CODE.of("phasebench.training", MODELS[w.model]["plugin_path"]),
     output:
         checkpoint="results/runs/{system}/{model}/seed{seed}/best.ckpt",
         metrics="results/runs/{system}/{model}/seed{seed}/metrics.csv",
