@@ -1,36 +1,53 @@
 # The two quick-start commands: `make run` (default pipeline) and `make test` (test suite).
-# Both create .venv and install the project with the exact versions of requirements.lock first.
+# Both create .venv and install the project with the exact versions of requirements.lock first:
+# `make run` the runtime dependencies only, `make test` the test tools (the `dev` extra) too.
 PYTHON ?= python3
+# Where PyTorch comes from: its CPU build by default. For a CUDA build name the index of your
+# CUDA version (e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu128); empty: your pip's own
+# index. The version is the lock's either way. To switch an existing .venv, remove it first.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH := $(shell grep '^torch==' requirements.lock)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+TORCH_STAMP := $(VENV)/.torch-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 # Snakemake jobs call the `phasebench` command, papermill and jupyter: they must find the venv's.
 export PATH := $(BIN):$(PATH)
 
 .PHONY: setup run test test-fast lint clean
 
-setup: $(STAMP)
+setup: $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# PyTorch alone first, from TORCH_INDEX (its dependencies come with the project below).
+$(TORCH_STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-deps $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+	touch $@
+
+$(RUNTIME_STAMP): $(TORCH_STAMP) pyproject.toml requirements.lock
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/snakemake --cores all
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-# Everyday lane: no Snakemake workflows, no cluster, no killed training processes.
-test-fast: $(STAMP)
+# Everyday lane: no full pipeline, no cluster, no killed-process tests.
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m "not slow and not slurm"
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

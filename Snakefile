@@ -12,6 +12,7 @@ from pathlib import Path
 
 from phasebench import config as experiment
 from phasebench.errors import PhasebenchError
+from phasebench.sources import Sources
 
 ROOT = Path(workflow.basedir)
 # Jobs (local or on a cluster) find the plugins folder through this variable.
@@ -29,6 +30,8 @@ except PhasebenchError as err:
     sys.exit(f"phasebench: {err}")
 
 SYSTEMS, MODELS, SEEDS = PLAN["systems"], PLAN["models"], PLAN["seeds"]
+# The library and plugin files each job runs are its inputs: editing one reruns its users.
+CODE = Sources(ROOT)
 if PLAN["sweeps"]:
     swept = sum(len(variants) for variants in PLAN["sweeps"].values())
     print(

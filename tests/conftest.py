@@ -103,11 +103,14 @@ def job_counts(output: str) -> collections.Counter:
     )
 
 
-def snakemake(root: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def snakemake(
+    root: Path, *args: str, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """The venv's snakemake in `root`; `env`: variables to set on top of the user's."""
     return subprocess.run(
         [str(Path(sys.executable).parent / "snakemake"), *args],
         cwd=root,
-        env=tool_env(),
+        env=tool_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,

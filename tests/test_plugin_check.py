@@ -13,6 +13,7 @@ import torch
 
 from phasebench.evaluation import _model_predictor
 from phasebench.model import ModelPlugin
+from phasebench.scaffold import render
 from phasebench.spec import SystemSpec
 
 from conftest import REPO, tool_env
@@ -131,11 +132,16 @@ def make_checkout(folder, models: dict[str, str]):
 
 def plugins_check(cwd, root=None) -> subprocess.CompletedProcess:
     """The `phasebench plugins check` of a user in `cwd` (PHASEBENCH_ROOT = `root` if given)."""
+    return plugins_command(cwd, "check", root=root)
+
+
+def plugins_command(cwd, *args, root=None) -> subprocess.CompletedProcess:
+    """`phasebench plugins ARGS` run by a user in `cwd` (PHASEBENCH_ROOT = `root` if given)."""
     env = tool_env()
     if root is not None:
         env["PHASEBENCH_ROOT"] = str(root)
     return subprocess.run(
-        [sys.executable, "-m", "phasebench", "plugins", "check"],
+        [sys.executable, "-m", "phasebench", "plugins", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -230,6 +236,42 @@ def test_phasebench_root_wins_over_the_working_directory(checked, tmp_path):
     assert result.stdout.splitlines()[0] == f"checking {other}/plugins (and installed entry points)"
     assert "short_rollout" not in result.stdout
     assert result.stdout.splitlines()[-1] == "all plugins ok"
+
+
+def test_plugins_new_writes_a_model_and_a_system_that_pass_the_check(tmp_path):
+    root = make_checkout(tmp_path, {})
+    for kind, name in (("model", "my_net"), ("system", "my_oscillator")):
+        made = plugins_command(root, "new", kind, name)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.startswith(f"wrote {root}/plugins/{kind}s/{name}.py;")
+    result = plugins_check(root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert line_of(result, "my_net").startswith("ok   model  my_net (on 4 system(s)")
+    assert "ok   system my_oscillator" in result.stdout
+    listed = plugins_command(root, "list")
+    first = listed.stdout.splitlines()[0]
+    assert first == f"plugins of {root}/plugins (and installed entry points)"
+    assert "my_net" in listed.stdout and "resnet" not in listed.stdout  # this checkout's
+
+
+def test_plugins_new_refuses_names_that_cannot_be_plugin_modules(tmp_path):
+    root = make_checkout(tmp_path, {"nets.py": render("models", "taken")})
+    assert plugins_command(root, "new", "model", "my_net").returncode == 0
+    for kind, name, message in [
+        ("model", "my_net", f"{root}/plugins/models/my_net.py exists already"),
+        ("model", "my-net", "model name 'my-net' must be a Python module name"),
+        ("model", "all", "model name 'all' is reserved"),
+        ("model", "taken", f"model name 'taken' is already used by {root}/plugins/models/nets.py"),
+    ]:
+        result = plugins_command(root, "new", kind, name)
+        assert result.returncode == 2 and result.stderr.startswith(f"phasebench: {message}")
+        assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_model_template_is_the_readme_example_and_resnet():
+    text = render("models", "resnet", "ResNet")
+    assert text == (REPO / "plugins/models/resnet.py").read_text()
+    assert f"# plugins/models/resnet.py\n{text}```" in (REPO / "README.md").read_text()
 
 
 class GradientRecorder(ModelPlugin):

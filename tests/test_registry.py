@@ -67,7 +67,8 @@ def test_static_scan_does_not_import_torch():
     import subprocess
 
     code = (
-        "import sys; from phasebench import registry, config; registry.scan('models'); "
+        "import sys; from phasebench import registry, config, sources; registry.scan('models'); "
+        "sources.Sources(registry.repo_root()).of('phasebench.training', 'phasebench.evaluation'); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

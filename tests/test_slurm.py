@@ -6,6 +6,7 @@ is skipped, unless PHASEBENCH_REQUIRE_SLURM=1 (set by .ci/run), which turns that
 
 import collections
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -36,7 +37,16 @@ def slurm_cluster():
 
 def slurm_jobs(since: datetime.datetime, workdir) -> list[dict]:
     """The accounting records (sacct, i.e. slurmdbd) of the jobs submitted from `workdir`."""
-    fields = ["JobID", "Comment", "State", "Account", "Partition", "WorkDir", "ExitCode"]
+    fields = [
+        "JobID",
+        "Comment",
+        "State",
+        "Account",
+        "Partition",
+        "WorkDir",
+        "ExitCode",
+        "AllocCPUS",
+    ]
     listing = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-S", since.strftime("%Y-%m-%dT%H:%M:%S"),
          "-o", ",".join(fields)],
@@ -48,8 +58,12 @@ def slurm_jobs(since: datetime.datetime, workdir) -> list[dict]:
 
 def test_ci_experiment_runs_as_slurm_jobs_and_writes_its_reports(slurm_cluster, tmp_path):
     root = copy_workflow(tmp_path)
-    # One seed keeps the test's ~40 jobs within a few minutes on two cores.
-    (root / "one_seed.yaml").write_text("seeds: [0]\n")
+    # One seed keeps the test's ~40 jobs within a few minutes on two cores; one variant trains
+    # with two threads, which its SLURM job must be given.
+    (root / "one_seed.yaml").write_text(
+        "seeds: [0]\n"
+        "models: [all, {plugin: resnet, name: resnet_threads2, training: {threads: 2}}]\n"
+    )
     since = datetime.datetime.now() - datetime.timedelta(seconds=5)
     result = snakemake(
         root,
@@ -72,6 +86,14 @@ def test_ci_experiment_runs_as_slurm_jobs_and_writes_its_reports(slurm_cluster, 
     assert {job["State"] for job in jobs} == {"COMPLETED"}
     assert {job["ExitCode"] for job in jobs} == {"0:0"}
     assert {(job["Account"], job["Partition"]) for job in jobs} == {("phasebench", "debug")}
+    # CPUs: each job asked for its rule's threads, and the trainer used exactly those.
+    cpus = {job["Comment"]: int(job["AllocCPUS"]) for job in jobs}
+    two = [c for c in cpus if c.startswith("rule_train_") and "_resnet_threads2_" in c]
+    assert len(two) == 1 and cpus[two[0]] == 2
+    assert all(n == 1 for comment, n in cpus.items() if comment not in two)
+    runs = root / "results/runs/coupled_oscillator"
+    assert json.loads((runs / "resnet_threads2/seed0/train.json").read_text())["threads"] == 2
+    assert json.loads((runs / "resnet/seed0/train.json").read_text())["threads"] == 1
 
     reports = root / "results/reports"
     index = (reports / "index.html").read_text()

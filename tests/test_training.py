@@ -9,7 +9,7 @@ import torch
 from phasebench.evaluation import evaluate, load_model
 from phasebench.training import PluginModule, TrajectoryWindows, train, windows
 
-from conftest import TINY_TRAINING
+from conftest import TINY_TRAINING, phasebench_cli
 
 
 def test_windows_are_consecutive_states():
@@ -108,3 +108,13 @@ def test_training_writes_one_line_per_epoch_to_its_log(tiny_store, tmp_path, cap
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("train_loss" in line and "val_loss" in line and " lr " in line for line in lines)
     assert "GPU available" in caplog.text and "litlogger" not in caplog.text
+
+
+def test_the_train_command_uses_the_threads_it_is_given(tiny_store, tmp_path):
+    # The train rule passes Snakemake's {threads}, which may differ from training.threads.
+    settings = {"plugin": "resnet", "hparams": {"width": 8, "depth": 1}, "seed": 0}
+    settings |= {"training": {**TINY_TRAINING, "threads": 1}, "budgets": []}
+    args = ["--settings", json.dumps(settings), "--data", str(tiny_store), "--threads", "2"]
+    result = phasebench_cli("train", *args, "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run/train.json").read_text())["threads"] == 2

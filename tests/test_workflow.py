@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import CHROMIUM_FLAGS, copy_workflow, job_counts, snakemake
+from conftest import CHROMIUM_FLAGS, REPO, copy_workflow, job_counts, snakemake
 
 DROP_IN = '''
 """A linear one-step map x_{n+1} = x_n + A x_n, dropped in by a test."""
@@ -68,6 +68,16 @@ def test_config_overrides_read_as_yaml(workflow_copy):
     assert "coupled_oscillator/resnet/seed3/best.ckpt" in result.stdout
     assert '"max_epochs": 1,' in result.stdout and '"max_epochs": 30' not in result.stdout
     assert '"title": "1.0"' in result.stdout  # a quoted string stays a string
+
+
+def test_a_training_job_runs_with_the_threads_snakemake_gives_it(workflow_copy):
+    # training.threads 3 on one core: Snakemake scales the job to 1 thread, and so must torch.
+    result = snakemake(
+        workflow_copy, "-n", "-p", "--cores", "1", "--config", "training={threads: 3}"
+    )
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if "phasebench train " in line]
+    assert commands and all(" --threads 1 " in command for command in commands)
 
 
 @pytest.mark.parametrize(
@@ -289,7 +299,45 @@ def test_editing_one_plugin_retrains_only_that_model(ci_run):
     counts = job_counts(plan.stdout)
     assert counts["train"] == 2 and counts["evaluate"] == 2
     assert "runs/coupled_oscillator/lstm/seed0" in plan.stdout
-    assert "runs/coupled_oscillator/resnet/seed0/best.ckpt" not in plan.stdout.split("Job stats")[0]
+    assert "runs/coupled_oscillator/resnet/seed0/best.ckpt" not in plan.stdout
+
+
+@pytest.mark.slow
+def test_editing_a_library_module_retrains_the_models_that_use_it(workflow_copy):
+    # A copy of the library, imported by Snakemake and its jobs, that the test may edit.
+    library = workflow_copy / "lib"
+    pycache = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "src/phasebench", library / "phasebench", ignore=pycache)
+    env = {"PYTHONPATH": str(library)}
+    (workflow_copy / "small.yaml").write_text(
+        "systems: [{name: coupled_oscillator, n_trajectories: 12, n_steps: 40}]\n"
+        "models: [resnet, transformer, vpff]\nseeds: [0]\ntraining: {max_epochs: 1}\n"
+    )
+    runs = "results/runs/coupled_oscillator/{}/seed0/train.json"
+    args = ("--cores", "2", "--configfile", "small.yaml")
+    targets = [runs.format(m) for m in ("resnet", "transformer", "vpff")]
+    trained = snakemake(workflow_copy, *targets, *args, env=env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+
+    def planned_trainings():
+        plan = snakemake(workflow_copy, *targets, "-n", *args, env=env)
+        assert plan.returncode == 0, plan.stderr
+        if "Job stats" not in plan.stdout:
+            return 0, ""
+        return job_counts(plan.stdout)["train"], plan.stdout  # the targets are train.json
+
+    assert planned_trainings()[0] == 0
+    # The feed-forward layers build the transformer and vpff, not resnet.
+    feedforward = library / "phasebench/layers/feedforward.py"
+    feedforward.write_text(feedforward.read_text() + "\n# edited\n")
+    count, jobs = planned_trainings()
+    assert count == 2 and "resnet/seed0/best.ckpt" not in jobs
+    assert "transformer/seed0/best.ckpt" in jobs and "vpff/seed0/best.ckpt" in jobs
+    # The trainer's own code runs for every model.
+    (library / "phasebench/losses.py").write_text(
+        (library / "phasebench/losses.py").read_text() + "\n# edited\n"
+    )
+    assert planned_trainings()[0] == 3
 
 
 @pytest.mark.slow

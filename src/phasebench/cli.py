@@ -13,8 +13,10 @@ from phasebench.errors import PhasebenchError
 def _plugins_list(args) -> int:
     from phasebench import registry
 
+    root = registry.working_root()
+    print(f"plugins of {root / 'plugins'} (and installed entry points)")
     for kind in ("systems", "models"):
-        plugins, problems = registry.discover(kind)
+        plugins, problems = registry.discover(kind, root)
         print(f"{kind}:")
         for name, info in sorted(plugins.items()):
             detail = info.attrs.get("family", "canonical" if info.attrs.get("canonical") else "")
@@ -24,10 +26,20 @@ def _plugins_list(args) -> int:
     return 0
 
 
-def _plugins_check(args) -> int:
-    from phasebench.plugin_check import check_all, checked_root
+def _plugins_new(args) -> int:
+    from phasebench.registry import working_root
+    from phasebench.scaffold import new_plugin
 
-    root = checked_root()
+    path = new_plugin(f"{args.kind}s", args.name, working_root())
+    print(f"wrote {path}; edit it, then run: phasebench plugins check")
+    return 0
+
+
+def _plugins_check(args) -> int:
+    from phasebench import registry
+    from phasebench.plugin_check import check_all
+
+    root = registry.working_root()
     print(f"checking {root / 'plugins'} (and installed entry points)")
     failed = 0
     for kind, name, problem, detail in check_all(root):
@@ -60,6 +72,8 @@ def _train(args) -> int:
     from phasebench.training import train
 
     settings = json.loads(args.settings)
+    if args.threads is not None:
+        settings["training"]["threads"] = args.threads
     if args.die_with_parent:
         die_with_parent()
     summary = train(
@@ -143,11 +157,24 @@ def _data_check(args) -> int:
     return 1
 
 
+EVALUATE_FILES = {
+    "checkpoint": "the run's best.ckpt",
+    "train-json": "the run's train.json",
+    "data": "the system's Zarr store",
+    "out-zarr": "where to write the error curves (Zarr)",
+    "out-json": "where to write the scalars (JSON)",
+}
+
+
 def parser() -> argparse.ArgumentParser:
+    from phasebench import __version__
+
     top = argparse.ArgumentParser(prog="phasebench", description=__doc__)
+    top.add_argument("--version", action="version", version=f"phasebench {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    plugins = sub.add_parser("plugins", help="list or check the registered plugins")
+    # The plugin commands use the checkout they run in (see registry.working_root).
+    plugins = sub.add_parser("plugins", help="list, check or create plugins of this checkout")
     plugin_sub = plugins.add_subparsers(dest="action", required=True)
     plugin_sub.add_parser("list", help="every plugin, where it comes from").set_defaults(
         run=_plugins_list
@@ -155,14 +182,20 @@ def parser() -> argparse.ArgumentParser:
     plugin_sub.add_parser("check", help="import and validate every plugin").set_defaults(
         run=_plugins_check
     )
+    new = plugin_sub.add_parser(
+        "new", help="write a new plugin module from the template, ready for plugins check"
+    )
+    new.add_argument("kind", choices=["model", "system"], help="what the plugin is")
+    new.add_argument("name", help="its name, also the module: plugins/<kind>s/<name>.py")
+    new.set_defaults(run=_plugins_new)
 
     data = sub.add_parser("data", help="summarise or re-validate a data store")
     data_sub = data.add_subparsers(dest="action", required=True)
     show = data_sub.add_parser("show", help="system, parameters, sizes, splits, invariant errors")
-    show.add_argument("path")
+    show.add_argument("path", help="a data store, e.g. results/data/pendulum.zarr")
     show.set_defaults(run=_data_show)
     chk = data_sub.add_parser("check", help="re-validate a store; non-zero exit if broken")
-    chk.add_argument("path")
+    chk.add_argument("path", help="a data store, e.g. results/data/pendulum.zarr")
     chk.add_argument(
         "--fix", action="store_true", help="remove a broken store, for snakemake to regenerate"
     )
@@ -170,13 +203,19 @@ def parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="simulate a system into a Zarr store (simulate rule)")
     sim.add_argument("--settings", required=True, help="JSON: the resolved system entry")
-    sim.add_argument("--out", required=True)
+    sim.add_argument("--out", required=True, help="the Zarr store to write")
     sim.set_defaults(run=_simulate)
 
     train = sub.add_parser("train", help="train one model on one system (train rule)")
     train.add_argument("--settings", required=True, help="JSON: plugin, hparams, training, seed")
-    train.add_argument("--data", required=True)
+    train.add_argument("--data", required=True, help="the system's Zarr store")
     train.add_argument("--out", required=True, help="run folder")
+    train.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads, instead of the settings' training.threads (the train rule passes "
+        "the threads Snakemake gave the job)",
+    )
     train.add_argument(
         "--die-with-parent",
         action="store_true",
@@ -187,8 +226,8 @@ def parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="roll out a trained model on the test split")
     ev.add_argument("--settings", required=True, help="JSON: the evaluation settings")
     ev.add_argument("--model", required=True, help="model name (variant) for the report")
-    for name in ("checkpoint", "train-json", "data", "out-zarr", "out-json"):
-        ev.add_argument(f"--{name}", required=True)
+    for name, what in EVALUATE_FILES.items():
+        ev.add_argument(f"--{name}", required=True, help=what)
     ev.add_argument("--budgets", help="the run's budgets/ folder: score its budget checkpoints")
     ev.set_defaults(run=_evaluate)
 
@@ -196,9 +235,9 @@ def parser() -> argparse.ArgumentParser:
         "evaluate-integrator", help="score a system's integrator at the data's step (reference)"
     )
     num.add_argument("--settings", required=True, help="JSON: the evaluation settings")
-    num.add_argument("--integrator", required=True)
+    num.add_argument("--integrator", required=True, help="e.g. yoshida4, rk4")
     for name in ("data", "out-zarr", "out-json"):
-        num.add_argument(f"--{name}", required=True)
+        num.add_argument(f"--{name}", required=True, help=EVALUATE_FILES[name])
     num.set_defaults(run=_evaluate_integrator)
     return top
 

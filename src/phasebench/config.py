@@ -14,6 +14,7 @@ from phasebench.errors import ConfigError
 from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
 from phasebench.provenance import config_hash
 from phasebench.spec import missing_capabilities, system_capabilities
+from phasebench.splits import split_sizes
 
 SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -162,13 +163,6 @@ def _check_sweep(sweep: dict, info: registry.PluginInfo, source: str, where: str
                     f"{at}: the held-out range [{low}, {high}] overlaps the training range "
                     f"[{bounds['low']}, {bounds['high']}]; unseen parameters must lie outside it"
                 )
-
-
-def split_sizes(n: int, fractions: dict) -> dict[str, int]:
-    """Trajectories per split: val and test at least one each, train the rest."""
-    n_val = max(1, round(fractions["val"] * n))
-    n_test = max(1, round(fractions["test"] * n))
-    return {"train": n - n_val - n_test, "val": n_val, "test": n_test}
 
 
 def _resolve_systems(config, schema, source, systems) -> dict:

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from phasebench.config import split_sizes
 from phasebench.errors import DataError
 from phasebench.integrators import INTEGRATORS
 from phasebench.provenance import config_hash, provenance
 from phasebench.registry import repo_root
+from phasebench.splits import split_sizes
 from phasebench.system import System
 
 FORMAT = "phasebench-trajectories/1"

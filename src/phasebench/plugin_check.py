@@ -7,7 +7,6 @@ and its `forward` and `rollout` are called there and their shapes checked.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +22,6 @@ BATCH = 2
 ROLLOUT_STEPS = 5
 # Every capability a system can have, so every value `requires` may name.
 CAPABILITIES = sorted(system_capabilities(True, None))
-
-
-def checked_root(cwd: Path | None = None) -> Path:
-    """The repository whose plugins are checked: $PHASEBENCH_ROOT when set; else the phasebench
-    checkout in the working directory (a plugins/ folder next to a Snakefile); else the
-    checkout of the installed package."""
-    if os.environ.get("PHASEBENCH_ROOT"):
-        return registry.repo_root()
-    here = Path.cwd() if cwd is None else Path(cwd)
-    if (here / "plugins").is_dir() and (here / "Snakefile").is_file():
-        return here.resolve()
-    try:
-        return registry.repo_root()
-    except PluginError:
-        raise PluginError(
-            f"{here} is no phasebench checkout (a plugins/ folder next to a Snakefile) and the "
-            "installed package has none: run this in a checkout or set PHASEBENCH_ROOT"
-        ) from None
 
 
 def system_spec(system: System) -> SystemSpec:
@@ -162,7 +143,7 @@ def check_all(root: Path | None = None) -> list[tuple[str, str, str | None, str]
     """(kind, plugin or file, problem or None, detail) for every plugin of `root` (the checked
     repository by default), broken ones included: systems first, then each model on every
     working system it is compatible with (the detail says which)."""
-    root = root or checked_root()
+    root = root or registry.working_root()
     # Batches of 2 through small models: more threads only wait for each other (33 s instead
     # of 4 s for the built-ins on a busy 2-core machine).
     threads = torch.get_num_threads()

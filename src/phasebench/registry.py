@@ -89,6 +89,24 @@ def repo_root() -> Path:
     )
 
 
+def working_root(cwd: Path | None = None) -> Path:
+    """The repository whose plugins the `phasebench plugins` commands use: $PHASEBENCH_ROOT when
+    set; else the phasebench checkout in the working directory (a plugins/ folder next to a
+    Snakefile); else the checkout of the installed package."""
+    if os.environ.get("PHASEBENCH_ROOT"):
+        return repo_root()
+    here = Path.cwd() if cwd is None else Path(cwd)
+    if (here / "plugins").is_dir() and (here / "Snakefile").is_file():
+        return here.resolve()
+    try:
+        return repo_root()
+    except PluginError:
+        raise PluginError(
+            f"{here} is no phasebench checkout (a plugins/ folder next to a Snakefile) and the "
+            "installed package has none: run this in a checkout or set PHASEBENCH_ROOT"
+        ) from None
+
+
 # --------------------------------------------------------------------------------------------
 # Static scan (no imports)
 # --------------------------------------------------------------------------------------------

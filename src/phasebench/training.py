@@ -415,6 +415,7 @@ def train(
         "input_steps": model.input_steps,
         "output_steps": model.output_steps,
         "device": str(trainer.strategy.root_device),
+        "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "resumed_from_epoch": resumed_from,
     }

@@ -7,6 +7,7 @@ rule evaluate:
         summary="results/runs/{system}/{model}/seed{seed}/train.json",
         budgets="results/runs/{system}/{model}/seed{seed}/budgets",
         data="results/data/{system}.zarr",
+        code=CODE.of("phasebench.evaluation"),
     output:
         curves=directory("results/eval/{system}/{model}/seed{seed}.zarr"),
         scalars="results/eval/{system}/{model}/seed{seed}.json",
@@ -26,6 +27,7 @@ rule evaluate_integrator:
     # The system's own integrators, one step per saved sample: the reports' reference rows.
     input:
         data="results/data/{system}.zarr",
+        code=CODE.of("phasebench.evaluation"),
     output:
         curves=directory("results/eval/{system}/numerical/{integrator}.zarr"),
         scalars="results/eval/{system}/numerical/{integrator}.json",

@@ -26,6 +26,7 @@ rule report_system:
     input:
         notebook=NOTEBOOKS / "system_report.ipynb",
         template=HTML_TEMPLATE,
+        code=CODE.of(NOTEBOOKS / "system_report.ipynb"),
         results=lambda w: eval_outputs(w.system),
     output:
         "results/reports/{system}.html",
@@ -53,6 +54,7 @@ rule report_index:
     input:
         notebook=NOTEBOOKS / "overview.ipynb",
         template=HTML_TEMPLATE,
+        code=CODE.of(NOTEBOOKS / "overview.ipynb"),
         reports=expand("results/reports/{system}.html", system=SYSTEMS),
         results=[path for system in SYSTEMS for path in eval_outputs(system)],
     output:

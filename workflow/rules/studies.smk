@@ -21,6 +21,7 @@ rule study_attention_kernels:
         unpack(trained_attention),
         notebook=NOTEBOOKS / "attention_kernels.ipynb",
         template=HTML_TEMPLATE,
+        code=CODE.of(NOTEBOOKS / "attention_kernels.ipynb"),
     output:
         "results/reports/studies/attention_kernels.html",
     params:

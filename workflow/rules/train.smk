@@ -1,5 +1,5 @@
-# Train one model plugin on one system with one seed (Lightning). The plugin file is an input,
-# so editing a plugin retrains that model only. Outputs appear when training finishes; until
+# Train one model plugin on one system with one seed (Lightning). The plugin file and the library
+# modules it and the trainer run are inputs, so editing a plugin retrains that model only. Outputs appear when training finishes; until
 # then the run lives in the undeclared progress/ folder, from which a killed job resumes.
 
 
@@ -7,6 +7,7 @@ rule train:
     input:
         data="results/data/{system}.zarr",
         plugin=lambda w: MODELS[w.model]["plugin_path"],
+        code=lambda w: CODE.of("phasebench.training", MODELS[w.model]["plugin_path"]),
     output:
         checkpoint="results/runs/{system}/{model}/seed{seed}/best.ckpt",
         metrics="results/runs/{system}/{model}/seed{seed}/metrics.csv",
@@ -20,6 +21,8 @@ rule train:
             )
         ),
         out=lambda w, output: Path(output.checkpoint).parent,
+    # training.threads; Snakemake may scale it down to --cores (locally) and the SLURM executor
+    # asks for that many CPUs. The trainer uses exactly {threads}, not the config's number.
     threads: lambda w: MODELS[w.model]["training"]["threads"]
     resources:
         # SLURM's executor turns gpu=1 into a GPU request; 0 asks for none.
@@ -28,4 +31,4 @@ rule train:
         "results/logs/train/{system}/{model}/seed{seed}.log",
     shell:
         "phasebench train --settings {params.settings:q} --data {input.data:q}"
-        " --out {params.out:q} --die-with-parent 2>&1 | tee {log:q}"
+        " --out {params.out:q} --threads {threads} --die-with-parent 2>&1 | tee {log:q}"
