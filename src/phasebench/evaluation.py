@@ -219,6 +219,8 @@ def evaluate(
         "training_diverged": training_diverged,
         "diverged": training_diverged or scalars["diverged"],
     }
+    if model.diagnostics():  # e.g. implicit solves of the rollouts that did not converge
+        scalars["diagnostics"] = model.diagnostics()
     if budgets is not None:
         final = {k: _finite_or_none(v) for k, v in scalars.items() if k.startswith("val_error_t")}
         spent = {"epoch": train_summary["epochs"], "step": train_summary["steps"]}

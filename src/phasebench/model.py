@@ -38,6 +38,11 @@ class ModelPlugin(nn.Module):
         params = list(inspect.signature(cls.__init__).parameters.values())[2:]
         return {p.name: p.default for p in params if p.kind in named}
 
+    def diagnostics(self) -> dict:
+        """Numbers a plugin records about its own computation, e.g. implicit solves that did
+        not converge (`hnn`); evaluation and `train.json` keep them under `diagnostics`."""
+        return {}
+
     @torch.no_grad()
     def rollout(self, window: torch.Tensor, n_steps: int) -> torch.Tensor:
         """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`.

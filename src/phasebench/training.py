@@ -418,6 +418,8 @@ def train(
         "torch_version": torch.__version__,
         "resumed_from_epoch": resumed_from,
     }
+    if model.diagnostics():  # of this process's training and validation steps
+        summary["diagnostics"] = model.diagnostics()
     folder.publish(module.history)
     # Last, so that train.json exists only beside a complete set of outputs.
     (out / "train.json").write_text(json.dumps(summary, indent=2))
