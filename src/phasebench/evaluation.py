@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from phasebench.data import load_split, open_store, trajectory_parameters, write_store
-from phasebench.errors import DataError
+from phasebench.errors import DataError, PluginError
 from phasebench.integrators import INTEGRATORS
 from phasebench.metrics import (
     invariant_errors,
@@ -27,7 +27,14 @@ from phasebench.metrics import (
     relative_error,
     rollout_scalars,
 )
-from phasebench.model import ModelPlugin, build_model, precision_dtype, sliding_windows
+from phasebench.model import (
+    ModelPlugin,
+    build_model,
+    check_output,
+    plugin_label,
+    precision_dtype,
+    sliding_windows,
+)
 from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
@@ -63,7 +70,7 @@ def one_step_error(model: ModelPlugin, truth: np.ndarray) -> float:
     windows = true_windows(model, truth)
     k = model.input_steps
     with torch.no_grad():
-        prediction = model(windows[:, :k]).numpy()
+        prediction = check_output(model, windows[:, :k], model(windows[:, :k])).numpy()
     return float(relative_error(prediction, windows[:, k:].numpy()).mean())
 
 
@@ -90,6 +97,12 @@ def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         model.to("cpu")
+        if tuple(prediction.shape) != truth.shape:  # a plugin's own rollout, not broadcast
+            raise PluginError(
+                f"{plugin_label(model)}: rollout(window {tuple(window.shape)}, "
+                f"{truth.shape[1] - k}) returned {tuple(prediction.shape)}, but it must return "
+                f"{truth.shape}: the {k} given state(s) followed by the predicted ones"
+            )
         calls = math.ceil((truth.shape[1] - k) / model.output_steps)
         return prediction.cpu().numpy(), seconds, calls, k
 

@@ -55,11 +55,35 @@ class ModelPlugin(nn.Module):
         out[:, :k] = window
         t = k
         while t < total:
-            nxt = self(out[:, t - self.input_steps : t])
+            given = out[:, t - self.input_steps : t]
+            nxt = check_output(self, given, self(given))
             take = min(nxt.shape[1], total - t)
             out[:, t : t + take] = nxt[:, :take]
             t += take
         return out
+
+
+def plugin_label(model: nn.Module) -> str:
+    """`model plugin 'name' (path/to/module.py)`, to name a plugin in an error."""
+    try:
+        where = f" ({inspect.getsourcefile(type(model))})"
+    except TypeError:  # a class without a source file
+        where = ""
+    return f"model plugin '{getattr(model, 'name', type(model).__name__)}'{where}"
+
+
+def check_output(model: ModelPlugin, window: torch.Tensor, out) -> torch.Tensor:
+    """`out` of `model(window)` if it is `(batch, output_steps, dim)`; else one sentence.
+    Without this a `(B, D)` or a longer output broadcasts in the loss and trains silently."""
+    expected = (window.shape[0], model.output_steps, window.shape[-1])
+    actual = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if actual != expected:
+        raise PluginError(
+            f"{plugin_label(model)}: forward of a window {tuple(window.shape)} returned "
+            f"{actual}, but it must return {expected} (batch, output_steps = "
+            f"{model.output_steps}, dim)"
+        )
+    return out
 
 
 def precision_dtype(precision) -> torch.dtype:
