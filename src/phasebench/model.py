@@ -107,9 +107,9 @@ def build_model(
     """Instantiate a registered model plugin; a failure inside it names the plugin.
 
     The weights are made in `dtype` from the start: a model made in float32 and cast to float64
-    keeps float32 rounding where weights are derived, e.g. in the orthonormal (Stiefel)
-    parametrisation's stored base (PᵀP − I of 1e-7 instead of 1e-16).
-    """
+    keeps float32 rounding where weights are derived (the Stiefel projections of
+    `MultiHeadAttention` re-orthonormalise their stored base on a cast; a plugin's own derived
+    weights may not)."""
     from phasebench.registry import plugin_class
 
     cls = plugin_class("models", plugin)
