@@ -246,6 +246,8 @@ def write_store(ds: xr.Dataset, path: Path) -> None:
 
 # Attributes that the jobs and `data check` read from every trajectory store.
 REQUIRED_ATTRS = ("system", "parameters", "canonical", "invariants", "integrator", "dt", "substeps")
+# Those of them (and others) that hold JSON.
+JSON_ATTRS = ("parameters", "invariants", "swept_parameters")
 
 
 def rebuild_hint(path) -> str:
@@ -258,10 +260,13 @@ def _damaged(path: Path, what: str) -> DataError:
     return DataError(f"{path}: {what}; {rebuild_hint(path)}")
 
 
-def _load_checked(ds: xr.Dataset, path: Path) -> xr.Dataset:
-    """Every variable read into memory now, so that a corrupt chunk is named here and not met
-    as a codec's traceback in the middle of a job (the stores are a few MB)."""
+def _load_checked(ds: xr.Dataset, path: Path, names=None) -> xr.Dataset:
+    """Every variable (or those `names`) read into memory now, so that a corrupt chunk is
+    named here and not met as a codec's traceback in the middle of a job (the stores are a few
+    MB)."""
     for name, variable in ds.variables.items():
+        if names is not None and name not in names:
+            continue
         try:
             variable.load()
         except Exception as err:  # codecs and stores raise many types for a corrupt chunk
@@ -289,12 +294,17 @@ def open_store(path: Path, kind: str = FORMAT, required=("state", "split", "ener
     missing = [name for name in required if name not in ds]
     if missing:
         raise _damaged(path, f"truncated store, missing variable(s) {', '.join(missing)}")
-    if kind != FORMAT:
-        return ds
+    if kind != FORMAT:  # results read a variable or two of many stores: those are checked
+        return _load_checked(ds, path, {*required, "split"})
     lost = [name for name in REQUIRED_ATTRS if name not in ds.attrs]
     if lost:
         names = ", ".join(f"'{name}'" for name in lost)
         raise _damaged(path, f"damaged store, missing attribute(s) {names}")
+    for name in JSON_ATTRS:
+        try:
+            json.loads(ds.attrs.get(name, "{}"))
+        except (TypeError, ValueError):
+            raise _damaged(path, f"damaged store, attribute '{name}' is not JSON") from None
     return _load_checked(ds, path)
 
 
