@@ -125,6 +125,23 @@ def test_plain_xarray_opens_a_store_as_the_readme_shows(tiny_store, tmp_path):
         assert ds[name].attrs["long_name"] and ds[name].attrs["units"], name
 
 
+def test_plain_xarray_opens_an_evaluation_store_with_described_curves(tiny_store, tmp_path):
+    from phasebench.evaluation import evaluate_integrator, write_results
+
+    result, scalars = evaluate_integrator(
+        tiny_store, "rk4", {"horizons": [1.0], "valid_threshold": 1}
+    )
+    store = tmp_path / "rk4.zarr"
+    write_results(result, scalars, store, tmp_path / "rk4.json")
+    (store / ".snakemake_timestamp").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(store)
+    # Before: only `time` said what it holds.
+    for name in ("rel_error", "energy_error", "state_pred", "time"):
+        assert ds[name].attrs["long_name"] and ds[name].attrs["units"], name
+
+
 def corrupt_chunk(store):
     chunk = next(p for p in (store / "state" / "c").rglob("*") if p.is_file())
     data = bytearray(chunk.read_bytes())

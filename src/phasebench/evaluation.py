@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from phasebench.data import load_split, open_store, trajectory_parameters, write_store
+from phasebench.data import UNITS, load_split, open_store, trajectory_parameters, write_store
 from phasebench.errors import DataError, PluginError
 from phasebench.integrators import INTEGRATORS
 from phasebench.metrics import (
@@ -126,6 +126,19 @@ def _finite_or_none(value):
     return value
 
 
+def error_attrs(name: str) -> dict:
+    """long_name and units of an error curve `rel_error` or `<invariant>_error`, so that a
+    plain xarray user of an evaluation store sees what it holds."""
+    if name == "rel_error":
+        return {"long_name": "relative state error |x_pred - x| / |x|", "units": "1"}
+    invariant = name.removesuffix("_error")
+    return {
+        "long_name": f"relative error of {invariant} against its initial value (absolute "
+        "where that is about 0)",
+        "units": "1",
+    }
+
+
 def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_step=None):
     """Predict every evaluated split of `ds`; the per-step errors and the scalars."""
     system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
@@ -153,8 +166,12 @@ def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_s
         parts.append(
             xr.Dataset(
                 {
-                    **{name: (dims, values) for name, values in errors.items()},
-                    "state_pred": (dims + ("dof",), prediction.astype(np.float32)),
+                    **{name: (dims, values, error_attrs(name)) for name, values in errors.items()},
+                    "state_pred": (
+                        dims + ("dof",),
+                        prediction.astype(np.float32),
+                        {"long_name": "predicted state, by dof", "units": UNITS},
+                    ),
                 },
                 coords={"trajectory": index, "split": ("trajectory", [split] * len(index))},
             )
