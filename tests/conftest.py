@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,62 @@ def tiny_store(tmp_path_factory) -> Path:
     ds = simulate(build_system("coupled_oscillator"), TINY_SYSTEM)
     write_store(ds, path)
     return path
+
+
+# Dimensions 4 (canonical), 2 (canonical) and 3 (not canonical), in this order of file names.
+CHECKOUT_SYSTEMS = ("coupled_oscillator.py", "pendulum.py", "rigid_body.py")
+
+
+# Two breaches of the model contract that broadcast in the loss instead of failing.
+FLAT_FORWARD = """
+from torch import nn
+
+from phasebench import ModelPlugin
+
+
+class Flat(ModelPlugin):
+    name = "flat"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.net = nn.Linear(spec.dim, spec.dim)
+
+    def forward(self, window):  # (B, D), not (B, 1, D)
+        return window[:, -1] + self.net(window[:, -1])
+"""
+TWO_STEPS_FORWARD = """
+import torch
+from torch import nn
+
+from phasebench import ModelPlugin
+
+
+class TwoSteps(ModelPlugin):
+    name = "two_steps"
+    output_steps = 1
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.net = nn.Linear(spec.dim, spec.dim)
+
+    def forward(self, window):  # two states where it declares one
+        step = window + self.net(window)
+        return torch.cat([step, step + self.net(step)], dim=1)
+"""
+
+
+def make_checkout(folder, models: dict[str, str]):
+    """A phasebench checkout with three systems and the given model modules (no built-ins)."""
+    for kind in ("models", "systems"):
+        (folder / "plugins" / kind).mkdir(parents=True)
+        shutil.copy(REPO / "plugins" / kind / "__init__.py", folder / "plugins" / kind)
+    shutil.copy(REPO / "plugins/__init__.py", folder / "plugins")
+    for name in CHECKOUT_SYSTEMS:
+        shutil.copy(REPO / "plugins/systems" / name, folder / "plugins/systems")
+    for name, text in models.items():
+        (folder / "plugins/models" / name).write_text(textwrap.dedent(text))
+    (folder / "Snakefile").write_text("")
+    return folder
 
 
 def copy_workflow(folder: Path) -> Path:

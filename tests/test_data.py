@@ -125,6 +125,23 @@ def test_plain_xarray_opens_a_store_as_the_readme_shows(tiny_store, tmp_path):
         assert ds[name].attrs["long_name"] and ds[name].attrs["units"], name
 
 
+def test_plain_xarray_opens_an_evaluation_store_with_described_curves(tiny_store, tmp_path):
+    from phasebench.evaluation import evaluate_integrator, write_results
+
+    result, scalars = evaluate_integrator(
+        tiny_store, "rk4", {"horizons": [1.0], "valid_threshold": 1}
+    )
+    store = tmp_path / "rk4.zarr"
+    write_results(result, scalars, store, tmp_path / "rk4.json")
+    (store / ".snakemake_timestamp").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(store)
+    # Before: only `time` said what it holds.
+    for name in ("rel_error", "energy_error", "state_pred", "time"):
+        assert ds[name].attrs["long_name"] and ds[name].attrs["units"], name
+
+
 def corrupt_chunk(store):
     chunk = next(p for p in (store / "state" / "c").rglob("*") if p.is_file())
     data = bytearray(chunk.read_bytes())
@@ -171,5 +188,40 @@ def test_damaged_store_is_one_sentence_in_data_check_and_the_jobs(
     errors = [line for line in result.stderr.splitlines() if line.startswith("phasebench:")]
     assert len(errors) == 1 and errors[0].startswith(f"phasebench: {store}: damaged store, {what}")
     assert errors[0].endswith(
+        f"; remove it (rm -r {store}) and run snakemake again to regenerate it"
+    )
+
+
+def test_damaged_json_attribute_is_one_sentence_in_data_check(tiny_store, tmp_path):
+    store = tmp_path / "damaged.zarr"
+    shutil.copytree(tiny_store, store)
+    meta = json.loads((store / "zarr.json").read_text())
+    meta["attributes"]["parameters"] = '{"k": 1.0'  # cut short (was: a JSONDecodeError traceback)
+    (store / "zarr.json").write_text(json.dumps(meta))
+    result = phasebench_cli("data", "check", str(store))
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == (
+        f"phasebench: {store}: damaged store, attribute 'parameters' is not JSON; "
+        f"remove it (rm -r {store}) and run snakemake again to regenerate it"
+    )
+
+
+def test_a_corrupt_chunk_of_an_evaluation_store_is_named_in_the_report(tiny_store, tmp_path):
+    # Before: the report's notebook died with a numcodecs RuntimeError traceback.
+    from phasebench.evaluation import evaluate_integrator, write_results
+    from phasebench.reporting import load_curves, numerical_path
+
+    settings = {"horizons": [1.0], "valid_threshold": 1.0}
+    result, scalars = evaluate_integrator(tiny_store, "rk4", settings)
+    store = numerical_path(tmp_path, "coupled_oscillator", "rk4", "zarr")
+    write_results(result, scalars, store, store.with_suffix(".json"))
+    chunk = next(p for p in (store / "rel_error" / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(chunk.read_bytes()[:8] + b"x" * 32 + chunk.read_bytes()[40:])
+    with pytest.raises(DataError) as err:
+        load_curves(tmp_path, "coupled_oscillator", [], [0], "rel_error", ["rk4"])
+    assert str(err.value).startswith(
+        f"{store}: damaged store, a chunk of 'rel_error' cannot be decoded"
+    )
+    assert str(err.value).endswith(
         f"; remove it (rm -r {store}) and run snakemake again to regenerate it"
     )

@@ -138,3 +138,40 @@ def test_every_parameter_sweeps_or_is_refused_at_validation(name, key):
     # The reference re-integration, with each trajectory's own value, agrees with the data to
     # the integrator's accuracy (with values 20% off: 3e-2 to 1 on these trajectories).
     assert ds.attrs["reference_state_error_max"] < 1e-2
+
+
+def kepler_eccentricity(states: np.ndarray, m1, m2, grav) -> np.ndarray:
+    """e of the relative orbit from energy and angular momentum (centre of mass at rest):
+    e² = 1 + 2 E L² / (μ k²), μ = m1 m2 / (m1 + m2), k = G m1 m2."""
+    energy = (
+        build_system("kepler").for_trajectories({"m1": m1, "m2": m2, "G": grav}).hamiltonian(states)
+    )
+    x = states
+    angular = sum(x[..., i] * x[..., i + 5] - x[..., i + 1] * x[..., i + 4] for i in (0, 2))
+    mu, k = m1 * m2 / (m1 + m2), grav * m1 * m2
+    return np.sqrt(np.maximum(0.0, 1 + 2 * energy * angular**2 / (mu * k**2)))
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_swept_kepler_orbits_are_drawn_with_each_trajectorys_own_parameters(held_out):
+    # Before: every orbit was set up for G = m1 = m2 = 1, so a trajectory with G = 0.6 started
+    # on an orbit of e up to 1.5 (unbound), one with G = 1.4 far below e = 0.
+    sweep = {"G": {"low": 0.6, "high": 1.4}, "m1": {"low": 0.5, "high": 2.0}}
+    if held_out:
+        sweep["G"].update(ood_low=1.5, ood_high=1.8)
+    entry = {
+        "name": "kepler", "n_trajectories": 24, "n_steps": 4, "ood_fraction": 0.25,
+        "initial_conditions": "sampled", "sweep": sweep,
+    }  # fmt: skip
+    settings = simulate_settings(resolve({"systems": [entry]})["systems"]["kepler"])
+    ds = simulate(build_system("kepler"), settings)
+    params = {k: ds[f"param_{k}"].values for k in ("G", "m1")}
+    e = kepler_eccentricity(
+        ds["state"].values[:, 0].astype(np.float64), params["m1"], 1.0, params["G"]
+    )
+    ood = (ds["split"] == "test_ood").values
+    assert ood.sum() == 6
+    assert e[~ood].max() <= 0.5 + 1e-5 and np.ptp(e[~ood]) > 0.1
+    # Held-out parameters: training's orbits (e ≤ 0.5); else the OOD orbits, e in [0.5, 0.7].
+    low, high = (0.0, 0.5) if held_out else (0.5, 0.7)
+    assert low - 1e-5 <= e[ood].min() and e[ood].max() <= high + 1e-5

@@ -2,10 +2,8 @@
 shapes of `forward` and `rollout`; it checks the checkout it is run in; evaluation rolls a
 plugin out without gradients."""
 
-import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -16,10 +14,7 @@ from phasebench.model import ModelPlugin
 from phasebench.scaffold import render
 from phasebench.spec import SystemSpec
 
-from conftest import REPO, tool_env
-
-# Dimensions 4 (canonical), 2 (canonical) and 3 (not canonical), in this order of file names.
-SYSTEMS = ("coupled_oscillator.py", "pendulum.py", "rigid_body.py")
+from conftest import FLAT_FORWARD, TWO_STEPS_FORWARD, make_checkout, tool_env
 
 # Returns the predicted states only, without the given window: two steps short of the contract.
 SHORT_ROLLOUT = """
@@ -116,20 +111,6 @@ class TwoFamilies(ModelPlugin):
 """
 
 
-def make_checkout(folder, models: dict[str, str]):
-    """A phasebench checkout with three systems and the given model modules (no built-ins)."""
-    for kind in ("models", "systems"):
-        (folder / "plugins" / kind).mkdir(parents=True)
-        shutil.copy(REPO / "plugins" / kind / "__init__.py", folder / "plugins" / kind)
-    shutil.copy(REPO / "plugins/__init__.py", folder / "plugins")
-    for name in SYSTEMS:
-        shutil.copy(REPO / "plugins/systems" / name, folder / "plugins/systems")
-    for name, text in models.items():
-        (folder / "plugins/models" / name).write_text(textwrap.dedent(text))
-    (folder / "Snakefile").write_text("")
-    return folder
-
-
 def plugins_check(cwd, root=None) -> subprocess.CompletedProcess:
     """The `phasebench plugins check` of a user in `cwd` (PHASEBENCH_ROOT = `root` if given)."""
     return plugins_command(cwd, "check", root=root)
@@ -168,6 +149,8 @@ def checked(tmp_path_factory):
             "canonical_only.py": CANONICAL_ONLY,
             "misspelt.py": MISSPELT_REQUIRES,
             "two_families.py": FAMILY_LIST,
+            "flat.py": FLAT_FORWARD,
+            "two_steps.py": TWO_STEPS_FORWARD,
         },
     )
     return root, plugins_check(root)
@@ -180,6 +163,19 @@ def test_a_rollout_without_the_given_window_is_named_with_file_system_and_shapes
         f"FAIL model  short_rollout: {root}/plugins/models/short_rollout.py:7: on system "
         "coupled_oscillator (dim 4): rollout(window (2, 2, 4), 5) returned (2, 5, 4), not "
         "(2, 7, 4): the 2 given state(s) followed by the 5 predicted ones"
+    )
+
+
+@pytest.mark.parametrize(
+    ("plugin", "line", "returned"),
+    [("flat", 7, "(2, 4)"), ("two_steps", 8, "(2, 2, 4)")],
+)
+def test_a_forward_of_the_wrong_shape_is_named_with_both_shapes(checked, plugin, line, returned):
+    root, result = checked
+    assert line_of(result, plugin) == (
+        f"FAIL model  {plugin}: {root}/plugins/models/{plugin}.py:{line}: on system "
+        f"coupled_oscillator (dim 4): forward of a window (2, 1, 4) returned {returned}, not "
+        "(2, 1, 4) (batch, output_steps, dim)"
     )
 
 
@@ -225,7 +221,7 @@ def test_the_checkout_in_the_working_directory_is_checked(checked):
         f"checking {root}/plugins (and installed entry points)"
     )
     assert "resnet" not in result.stdout  # not the installed package's checkout
-    assert result.stdout.splitlines()[-1] == "4 broken plugin(s)"
+    assert result.stdout.splitlines()[-1] == "6 broken plugin(s)"
 
 
 def test_phasebench_root_wins_over_the_working_directory(checked, tmp_path):

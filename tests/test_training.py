@@ -1,15 +1,25 @@
 """The Lightning wrapper and data module, and the train → checkpoint → evaluate chain."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from phasebench.evaluation import evaluate, load_model
+from phasebench.errors import PluginError
+from phasebench.evaluation import _model_predictor, evaluate, load_model
+from phasebench.model import ModelPlugin
+from phasebench.spec import SystemSpec
 from phasebench.training import PluginModule, TrajectoryWindows, train, windows
 
-from conftest import TINY_TRAINING, phasebench_cli
+from conftest import (
+    FLAT_FORWARD,
+    TINY_TRAINING,
+    TWO_STEPS_FORWARD,
+    make_checkout,
+    phasebench_cli,
+)
 
 
 def test_windows_are_consecutive_states():
@@ -118,3 +128,80 @@ def test_the_train_command_uses_the_threads_it_is_given(tiny_store, tmp_path):
     result = phasebench_cli("train", *args, "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "run/train.json").read_text())["threads"] == 2
+
+
+@pytest.mark.parametrize(
+    ("plugin", "returned"),
+    [("flat", r"\(\d+, 4\)"), ("two_steps", r"\(\d+, 2, 4\)")],
+    ids=["flat", "two_steps"],
+)
+def test_the_first_batch_rejects_a_forward_of_the_wrong_shape(
+    tiny_store, tmp_path, plugin, returned
+):
+    # Before: a (B, D) output broadcast against the (B, 1, D) target, and two steps where one
+    # is declared against a one-step target, and both trained to a ranked result.
+    root = make_checkout(
+        tmp_path / "checkout", {"flat.py": FLAT_FORWARD, "two_steps.py": TWO_STEPS_FORWARD}
+    )
+    settings = {
+        "plugin": plugin,
+        "hparams": {},
+        "training": TINY_TRAINING,
+        "seed": 0,
+        "budgets": [],
+    }
+    result = phasebench_cli(
+        "train", "--settings", json.dumps(settings), "--data", str(tiny_store),
+        "--out", str(tmp_path / "run"), root=root,
+    )  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("phasebench:")]
+    assert len(errors) == 1, result.stderr
+    assert re.fullmatch(
+        rf"phasebench: model plugin '{plugin}' \({root}/plugins/models/{plugin}.py\): forward of "
+        rf"a window \((\d+), 1, 4\) returned {returned}, but it must return \(\1, 1, 4\) "
+        r"\(batch, output_steps = 1, dim\)",
+        errors[0],
+    ), errors[0]
+    assert not (tmp_path / "run" / "train.json").exists()
+
+
+class FlatRollout(ModelPlugin):
+    """Its own rollout returns the predicted states without the given window."""
+
+    name = "flat_rollout"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.gain = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, window):
+        return self.gain * window
+
+    def rollout(self, window, n_steps):
+        return super().rollout(window, n_steps)[:, self.input_steps :]
+
+
+SPEC = SystemSpec("test", 2, ("q", "p"), True, 0.1)
+
+
+def test_evaluation_rejects_a_rollout_of_the_wrong_shape():
+    truth = np.random.default_rng(0).standard_normal((3, 6, 2))
+    with pytest.raises(
+        PluginError,
+        match=r"'flat_rollout' .*: rollout\(window \(3, 1, 2\), 5\) "
+        r"returned \(3, 5, 2\), but it must return \(3, 6, 2\)",
+    ):
+        _model_predictor(FlatRollout(SPEC))(truth, {})
+
+
+def test_the_library_rollout_rejects_a_forward_of_the_wrong_shape():
+    class Flat(FlatRollout):
+        name = "flat"
+        rollout = ModelPlugin.rollout
+
+        def forward(self, window):
+            return self.gain * window[:, -1]
+
+    with pytest.raises(PluginError, match=r"returned \(3, 2\), but it must return \(3, 1, 2\)"):
+        Flat(SPEC).rollout(torch.zeros(3, 1, 2), 4)

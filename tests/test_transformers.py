@@ -1,6 +1,7 @@
 """Transformer plugins and layers: Stiefel weights, volume preservation, splitting orders,
 the VPT paper's sizes, and the training features they need."""
 
+import copy
 import math
 
 import lightning.pytorch as pl
@@ -71,6 +72,36 @@ def test_precision_64_gives_float64_orthonormal_stiefel_weights(tiny_store, tmp_
     settings = {"horizons": [1.0], "valid_threshold": 0.1}
     _, scalars = evaluate(tmp_path / "best.ckpt", tiny_store, settings, summary, "stiefel")
     assert math.isfinite(scalars["final_error"])
+
+
+def stiefel_error(model) -> float:
+    """max |PPᵀ − I| over every Stiefel projection of a transformer (rows: P's columns)."""
+    errors = [
+        (p.weight @ p.weight.T - torch.eye(p.weight.shape[0], dtype=p.weight.dtype)).abs().max()
+        for layer in model.body.layers
+        for p in [*layer.attention.query, *layer.attention.key, *layer.attention.value]
+    ]
+    return float(max(errors))
+
+
+def test_a_float32_stiefel_transformer_cast_or_loaded_to_float64_is_orthonormal_in_float64():
+    torch.manual_seed(0)
+    hparams = {"stiefel": True, "embed": 8, "heads": 2}
+    single = build_model("transformer", OSCILLATOR, hparams)
+    assert 1e-9 < stiefel_error(single) < 1e-5  # orthonormal to float32 roundoff
+    x = torch.randn(5, 3, 4)
+    # Cast: the orthogonal parametrisation's float32 base left PᵀP − I at 7e-7.
+    cast = copy.deepcopy(single).double()
+    assert stiefel_error(cast) <= 1e-12
+    assert (cast(x.double()) - single(x).double()).abs().max() < 1e-5  # the same map
+    # Loaded: a float32 state into a float64 model.
+    loaded = build_model("transformer", OSCILLATOR, hparams, torch.float64)
+    loaded.load_state_dict(single.state_dict())
+    assert stiefel_error(loaded) <= 1e-12
+    # A float32 model is left exactly as it is.
+    again = copy.deepcopy(single).float()
+    before, after = single.state_dict(), again.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before)
 
 
 def test_one_head_with_identity_projections_is_plain_attention():

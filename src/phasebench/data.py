@@ -70,16 +70,42 @@ def resolve_settings(system: System, settings: dict) -> dict:
     return resolved
 
 
-def _initial_states(system: System, settings: dict, seeds: np.ndarray) -> np.ndarray:
+def _own(system: System, swept: dict[str, np.ndarray], i: int) -> System:
+    """The system with trajectory i's swept parameters (itself when nothing is swept)."""
+    return system.for_trajectories({name: values[i : i + 1] for name, values in swept.items()})
+
+
+def _initial_states(system: System, settings: dict, seeds: np.ndarray, swept: dict) -> np.ndarray:
     if settings["initial_conditions"] == "reference":
         return np.asarray(system.reference_initial_states(), dtype=np.float64)
-    # One seed per trajectory, so that any trajectory can be regenerated on its own.
-    return np.concatenate([system.sample_initial(np.random.default_rng(s), 1) for s in seeds])
+    # One seed per trajectory, so that any trajectory can be regenerated on its own; drawn by
+    # the system with the trajectory's own parameters (Kepler's orbits depend on G and masses).
+    return np.concatenate([
+        _own(system, swept, i).sample_initial(np.random.default_rng(s), 1)
+        for i, s in enumerate(seeds)
+    ])  # fmt: skip
 
 
 def _ood_states(system: System, n: int, seed: int) -> np.ndarray:
     states = system.sample_ood(np.random.default_rng([seed, 1]), n) if n else None
     return np.empty((0, system.dim)) if states is None else np.asarray(states, np.float64)
+
+
+def _swept_ood_states(system: System, swept: dict, first: int, n: int, seed: int, held_out: bool):
+    """The n out-of-distribution states of a sweep, each drawn by the system with its own
+    parameters: in-distribution states where the parameters are held out, else `sample_ood`."""
+    rng = np.random.default_rng([seed, 1])
+    states = [
+        getattr(_own(system, swept, first + i), "sample_initial" if held_out else "sample_ood")(
+            rng, 1
+        )
+        for i in range(n)
+    ]
+    return (
+        np.concatenate([np.asarray(x, np.float64) for x in states])
+        if n
+        else np.empty((0, system.dim))
+    )
 
 
 def _draw_sweep(sweep: dict, n: int, n_ood: int, seed: int) -> dict[str, np.ndarray]:
@@ -147,7 +173,7 @@ def validate(
         # One at a time: the reference integrator calls the field with one state.
         exact = np.concatenate([
             INTEGRATORS["reference"](
-                system.for_trajectories({k: v[i : i + 1] for k, v in swept.items()}).vector_field,
+                _own(system, swept, i).vector_field,
                 x0[i : i + 1], dt, states.shape[1] - 1,
             )
             for i in range(n_ref)
@@ -167,13 +193,15 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     dt, integrator = settings["dt"], settings["integrator"]
     seeds = np.random.SeedSequence(settings["seed"]).generate_state(n)
     n_ood, sweep = round(settings.get("ood_fraction", 0.0) * n), settings.get("sweep") or {}
-    if holds_out_parameters(sweep):
-        # Out of distribution by its parameters: the usual initial states, unseen parameters.
-        ood = system.sample_initial(np.random.default_rng([settings["seed"], 1]), n_ood)
-    else:
-        ood = _ood_states(system, n_ood, settings["seed"])
-    x0 = np.concatenate([_initial_states(system, settings, seeds), ood])
-    swept = _draw_sweep(sweep, n, len(ood), settings["seed"])
+    held_out = holds_out_parameters(sweep)
+    # Out of distribution by its parameters (held out): the usual initial states with unseen
+    # parameters; else by its states, where the system has such states.
+    ood = None if held_out else _ood_states(system, n_ood, settings["seed"])
+    n_ood = n_ood if held_out else len(ood)
+    swept = _draw_sweep(sweep, n, n_ood, settings["seed"])
+    if sweep:  # drawn again, each by the system with its trajectory's own parameters
+        ood = _swept_ood_states(system, swept, n, n_ood, settings["seed"], held_out)
+    x0 = np.concatenate([_initial_states(system, settings, seeds, swept), ood])
     field = system.for_trajectories(swept).vector_field
     states = INTEGRATORS[integrator](field, x0, dt, n_steps, substeps)
     invariants = system.for_trajectories(swept, trailing=1).invariants(states)
@@ -246,6 +274,8 @@ def write_store(ds: xr.Dataset, path: Path) -> None:
 
 # Attributes that the jobs and `data check` read from every trajectory store.
 REQUIRED_ATTRS = ("system", "parameters", "canonical", "invariants", "integrator", "dt", "substeps")
+# Those of them (and others) that hold JSON.
+JSON_ATTRS = ("parameters", "invariants", "swept_parameters")
 
 
 def rebuild_hint(path) -> str:
@@ -258,10 +288,13 @@ def _damaged(path: Path, what: str) -> DataError:
     return DataError(f"{path}: {what}; {rebuild_hint(path)}")
 
 
-def _load_checked(ds: xr.Dataset, path: Path) -> xr.Dataset:
-    """Every variable read into memory now, so that a corrupt chunk is named here and not met
-    as a codec's traceback in the middle of a job (the stores are a few MB)."""
+def _load_checked(ds: xr.Dataset, path: Path, names=None) -> xr.Dataset:
+    """Every variable (or those `names`) read into memory now, so that a corrupt chunk is
+    named here and not met as a codec's traceback in the middle of a job (the stores are a few
+    MB)."""
     for name, variable in ds.variables.items():
+        if names is not None and name not in names:
+            continue
         try:
             variable.load()
         except Exception as err:  # codecs and stores raise many types for a corrupt chunk
@@ -289,12 +322,17 @@ def open_store(path: Path, kind: str = FORMAT, required=("state", "split", "ener
     missing = [name for name in required if name not in ds]
     if missing:
         raise _damaged(path, f"truncated store, missing variable(s) {', '.join(missing)}")
-    if kind != FORMAT:
-        return ds
+    if kind != FORMAT:  # results read a variable or two of many stores: those are checked
+        return _load_checked(ds, path, {*required, "split"})
     lost = [name for name in REQUIRED_ATTRS if name not in ds.attrs]
     if lost:
         names = ", ".join(f"'{name}'" for name in lost)
         raise _damaged(path, f"damaged store, missing attribute(s) {names}")
+    for name in JSON_ATTRS:
+        try:
+            json.loads(ds.attrs.get(name, "{}"))
+        except (TypeError, ValueError):
+            raise _damaged(path, f"damaged store, attribute '{name}' is not JSON") from None
     return _load_checked(ds, path)
 
 

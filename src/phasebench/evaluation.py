@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from phasebench.data import load_split, open_store, trajectory_parameters, write_store
-from phasebench.errors import DataError
+from phasebench.data import UNITS, load_split, open_store, trajectory_parameters, write_store
+from phasebench.errors import DataError, PluginError
 from phasebench.integrators import INTEGRATORS
 from phasebench.metrics import (
     invariant_errors,
@@ -27,7 +27,14 @@ from phasebench.metrics import (
     relative_error,
     rollout_scalars,
 )
-from phasebench.model import ModelPlugin, build_model, precision_dtype, sliding_windows
+from phasebench.model import (
+    ModelPlugin,
+    build_model,
+    check_output,
+    plugin_label,
+    precision_dtype,
+    sliding_windows,
+)
 from phasebench.spec import SystemSpec
 from phasebench.system import build_system
 
@@ -63,7 +70,7 @@ def one_step_error(model: ModelPlugin, truth: np.ndarray) -> float:
     windows = true_windows(model, truth)
     k = model.input_steps
     with torch.no_grad():
-        prediction = model(windows[:, :k]).numpy()
+        prediction = check_output(model, windows[:, :k], model(windows[:, :k])).numpy()
     return float(relative_error(prediction, windows[:, k:].numpy()).mean())
 
 
@@ -90,6 +97,12 @@ def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         model.to("cpu")
+        if tuple(prediction.shape) != truth.shape:  # a plugin's own rollout, not broadcast
+            raise PluginError(
+                f"{plugin_label(model)}: rollout(window {tuple(window.shape)}, "
+                f"{truth.shape[1] - k}) returned {tuple(prediction.shape)}, but it must return "
+                f"{truth.shape}: the {k} given state(s) followed by the predicted ones"
+            )
         calls = math.ceil((truth.shape[1] - k) / model.output_steps)
         return prediction.cpu().numpy(), seconds, calls, k
 
@@ -111,6 +124,19 @@ def _finite_or_none(value):
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     return value
+
+
+def error_attrs(name: str) -> dict:
+    """long_name and units of an error curve `rel_error` or `<invariant>_error`, so that a
+    plain xarray user of an evaluation store sees what it holds."""
+    if name == "rel_error":
+        return {"long_name": "relative state error |x_pred - x| / |x|", "units": "1"}
+    invariant = name.removesuffix("_error")
+    return {
+        "long_name": f"relative error of {invariant} against its initial value (absolute "
+        "where that is about 0)",
+        "units": "1",
+    }
 
 
 def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_step=None):
@@ -140,8 +166,12 @@ def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_s
         parts.append(
             xr.Dataset(
                 {
-                    **{name: (dims, values) for name, values in errors.items()},
-                    "state_pred": (dims + ("dof",), prediction.astype(np.float32)),
+                    **{name: (dims, values, error_attrs(name)) for name, values in errors.items()},
+                    "state_pred": (
+                        dims + ("dof",),
+                        prediction.astype(np.float32),
+                        {"long_name": "predicted state, by dof", "units": UNITS},
+                    ),
                 },
                 coords={"trajectory": index, "split": ("trajectory", [split] * len(index))},
             )
@@ -219,6 +249,8 @@ def evaluate(
         "training_diverged": training_diverged,
         "diverged": training_diverged or scalars["diverged"],
     }
+    if model.diagnostics():  # e.g. implicit solves of the rollouts that did not converge
+        scalars["diagnostics"] = model.diagnostics()
     if budgets is not None:
         final = {k: _finite_or_none(v) for k, v in scalars.items() if k.startswith("val_error_t")}
         spent = {"epoch": train_summary["epochs"], "step": train_summary["steps"]}

@@ -38,6 +38,11 @@ class ModelPlugin(nn.Module):
         params = list(inspect.signature(cls.__init__).parameters.values())[2:]
         return {p.name: p.default for p in params if p.kind in named}
 
+    def diagnostics(self) -> dict:
+        """Numbers a plugin records about its own computation, e.g. implicit solves that did
+        not converge (`hnn`); evaluation and `train.json` keep them under `diagnostics`."""
+        return {}
+
     @torch.no_grad()
     def rollout(self, window: torch.Tensor, n_steps: int) -> torch.Tensor:
         """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`.
@@ -50,11 +55,35 @@ class ModelPlugin(nn.Module):
         out[:, :k] = window
         t = k
         while t < total:
-            nxt = self(out[:, t - self.input_steps : t])
+            given = out[:, t - self.input_steps : t]
+            nxt = check_output(self, given, self(given))
             take = min(nxt.shape[1], total - t)
             out[:, t : t + take] = nxt[:, :take]
             t += take
         return out
+
+
+def plugin_label(model: nn.Module) -> str:
+    """`model plugin 'name' (path/to/module.py)`, to name a plugin in an error."""
+    try:
+        where = f" ({inspect.getsourcefile(type(model))})"
+    except TypeError:  # a class without a source file
+        where = ""
+    return f"model plugin '{getattr(model, 'name', type(model).__name__)}'{where}"
+
+
+def check_output(model: ModelPlugin, window: torch.Tensor, out) -> torch.Tensor:
+    """`out` of `model(window)` if it is `(batch, output_steps, dim)`; else one sentence.
+    Without this a `(B, D)` or a longer output broadcasts in the loss and trains silently."""
+    expected = (window.shape[0], model.output_steps, window.shape[-1])
+    actual = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if actual != expected:
+        raise PluginError(
+            f"{plugin_label(model)}: forward of a window {tuple(window.shape)} returned "
+            f"{actual}, but it must return {expected} (batch, output_steps = "
+            f"{model.output_steps}, dim)"
+        )
+    return out
 
 
 def precision_dtype(precision) -> torch.dtype:
@@ -78,9 +107,9 @@ def build_model(
     """Instantiate a registered model plugin; a failure inside it names the plugin.
 
     The weights are made in `dtype` from the start: a model made in float32 and cast to float64
-    keeps float32 rounding where weights are derived, e.g. in the orthonormal (Stiefel)
-    parametrisation's stored base (PᵀP − I of 1e-7 instead of 1e-16).
-    """
+    keeps float32 rounding where weights are derived (the Stiefel projections of
+    `MultiHeadAttention` re-orthonormalise their stored base on a cast; a plugin's own derived
+    weights may not)."""
     from phasebench.registry import plugin_class
 
     cls = plugin_class("models", plugin)

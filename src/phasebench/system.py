@@ -35,6 +35,8 @@ class System:
     implement `hamiltonian` (written with `self.xp(x)` so that it also takes torch tensors),
     `vector_field` and `sample_initial`. Optional: `invariants` beyond energy, `sample_ood` for
     the out-of-distribution test split, and `reference_initial_states` for a published data set.
+    In a parameter sweep the samplers are called for one state at a time (n = 1) on the system
+    with that trajectory's parameters, each an array of one value.
     """
 
     abstract = True

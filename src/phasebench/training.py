@@ -29,7 +29,7 @@ from phasebench.data import load_split, open_store
 from phasebench.errors import PhasebenchError
 from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
-from phasebench.model import build_model, precision_dtype, sliding_windows
+from phasebench.model import build_model, check_output, precision_dtype, sliding_windows
 from phasebench.run_folder import RunFolder, source_digest
 from phasebench.spec import SystemSpec
 
@@ -167,7 +167,9 @@ class PluginModule(pl.LightningModule):
         self.wall_before = self.history[-1].get("wall_s", 0.0) if self.history else 0.0
 
     def loss(self, window, target):
-        return self.loss_fn(self.model(window), target)
+        # Every batch (a shape comparison, also when compiled): the first one stops a plugin
+        # whose output would broadcast against the target.
+        return self.loss_fn(check_output(self.model, window, self.model(window)), target)
 
     def forward(self, window):
         return self.model(window)
@@ -419,6 +421,8 @@ def train(
         "torch_version": torch.__version__,
         "resumed_from_epoch": resumed_from,
     }
+    if model.diagnostics():  # of this process's training and validation steps
+        summary["diagnostics"] = model.diagnostics()
     folder.publish(module.history)
     # Last, so that train.json exists only beside a complete set of outputs.
     (out / "train.json").write_text(json.dumps(summary, indent=2))

@@ -7,7 +7,7 @@ from phasebench.layers.feedforward import (
     TriangularLayer,
     volume_preserving_feedforward,
 )
-from phasebench.layers.hamiltonian import canonical_field, implicit_midpoint_step
+from phasebench.layers.hamiltonian import SolveLog, canonical_field, implicit_midpoint_step
 from phasebench.layers.sympnet import (
     ActivationShear,
     GradientShear,
@@ -30,6 +30,7 @@ __all__ = [
     "LinearShear",
     "MultiHeadAttention",
     "ResNetFeedForward",
+    "SolveLog",
     "StrangLayer",
     "SympNet",
     "TriangularLayer",

@@ -7,6 +7,7 @@ Inputs are `(batch, T, d)`: T tokens (time steps) of dimension d; `feature_major
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import orthogonal
 
 from phasebench.attention.kernel import KernelAttention
@@ -17,6 +18,32 @@ from phasebench.layers.feature_major import (
     contract,
     mix,
 )
+
+
+def restore_orthonormal_bases(module: nn.Module) -> None:
+    """Re-orthonormalise, in their current dtype, the stored bases of `module`'s orthogonal
+    parametrisations that are orthonormal only to a coarser dtype's roundoff.
+
+    torch's `orthogonal` keeps a fixed orthogonal `base` buffer and multiplies it by the learned
+    rotation: made in float32 and cast (or loaded) to float64, PᵀP − I stays at 1e-7. The QR
+    factor with a positive diagonal is the nearest such basis up to O(error), so the map moves by
+    about 1e-7 and is then orthonormal to 1e-16. A basis already orthonormal to its own dtype's
+    roundoff is left exactly as it is (a float32 model is unchanged)."""
+    for layer in module.modules():
+        if not parametrize.is_parametrized(layer):
+            continue
+        for parametrisations in layer.parametrizations.values():
+            for parametrisation in parametrisations:
+                base = getattr(parametrisation, "base", None)
+                if not isinstance(base, torch.Tensor) or not base.is_floating_point():
+                    continue
+                eye = torch.eye(base.shape[-1], dtype=base.dtype, device=base.device)
+                roundoff = 10 * base.shape[-1] * torch.finfo(base.dtype).eps
+                if (base.mT @ base - eye).abs().max() <= roundoff:
+                    continue
+                with torch.no_grad():
+                    q, r = torch.linalg.qr(base)
+                    base.copy_(q * r.diagonal(dim1=-2, dim2=-1).sign().unsqueeze(-2))
 
 
 class MultiHeadAttention(FeatureMajorLayer):
@@ -45,6 +72,16 @@ class MultiHeadAttention(FeatureMajorLayer):
         self.scale = dim**-0.5 if scale else 1.0
         self.add_connection = add_connection
         self.kernel = kernel if kernel is not None else KernelAttention(dim // heads)
+        if stiefel:  # orthonormal in the dtype the weights are loaded in, too
+            self.register_load_state_dict_post_hook(
+                lambda layer, _: restore_orthonormal_bases(layer)
+            )
+
+    def _apply(self, fn, recurse=True):
+        # After `.double()` or `.to(float64)`: orthonormal in the new dtype, not the old one.
+        super()._apply(fn, recurse)
+        restore_orthonormal_bases(self)
+        return self
 
     def plain(self, x):
         heads = [
