@@ -1,5 +1,6 @@
 """The real Snakefile: bad input stops it before any job, and the CI experiment runs end to end."""
 
+import html
 import json
 import os
 import shutil
@@ -92,24 +93,61 @@ def test_dropped_in_plugin_appears_in_the_dag(workflow_copy):
     assert "results/runs/coupled_oscillator/linear_step/seed0/best.ckpt" in dry.stdout
 
 
-def test_plugin_with_failing_import_fails_only_its_own_jobs(workflow_copy):
-    body = DROP_IN.replace(
-        "from torch import nn", "import not_installed_anywhere\nfrom torch import nn"
+# Three ways a model plugin can crash before training starts: each is recorded, not fatal.
+CRASHING = {
+    "broken_import": (
+        DROP_IN.replace("from torch import nn", "import not_installed_anywhere\nimport torch"),
+        "import failed: ModuleNotFoundError: No module named 'not_installed_anywhere'",
+    ),
+    "broken_init": (
+        DROP_IN.replace("super().__init__(spec)", "raise ValueError('no weights today')"),
+        "failed to build with {'bias': True}: ValueError: no weights today",
+    ),
+    "broken_module": (
+        DROP_IN + "\nraise RuntimeError('crash at import')\n",
+        "import failed: RuntimeError: crash at import",
+    ),
+}
+
+
+def test_crashing_plugins_are_recorded_and_the_reports_complete(workflow_copy):
+    for name, (source, _) in CRASHING.items():
+        module = source.replace('"linear_step"', f'"{name}"')
+        (workflow_copy / f"plugins/models/{name}.py").write_text(module)
+    (workflow_copy / "crash.yaml").write_text(
+        f"models: [resnet, {', '.join(CRASHING)}]\nseeds: [0]\n"
+        "studies: {attention_kernels: {enabled: false}}\n"
     )
-    (workflow_copy / "plugins/models/linear_step.py").write_text(body)
-    # No transformer here, so the CI experiment's study skips its trained-model panel.
-    (workflow_copy / "two.yaml").write_text(
-        "models: [resnet, linear_step]\nseeds: [0]\n"
-        "studies: {attention_kernels: {trained_model: ''}}\n"
-    )
-    result = snakemake(workflow_copy, "--cores", "2", "--configfile", "configs/ci.yaml", "two.yaml")
+    args = ("--cores", "2", "--configfile", "configs/ci.yaml", "crash.yaml")
+    result = snakemake(workflow_copy, *args)
+    # The run still fails, last, with one sentence naming every failed run and its reason.
     assert result.returncode != 0
-    log = workflow_copy / "results/logs/train/coupled_oscillator/linear_step/seed0.log"
-    assert "import failed: ModuleNotFoundError: No module named 'not_installed_anywhere'" in (
-        log.read_text()
-    )
-    # The healthy model was trained and evaluated all the same (keep-going profile).
-    assert (workflow_copy / "results/eval/coupled_oscillator/resnet/seed0.json").is_file()
+    assert "3 of 4 training run(s) failed" in result.stdout + result.stderr, result.stderr[-3000:]
+    results = workflow_copy / "results"
+    assert not (results / "runs/completed.txt").exists()
+    # ... after the healthy model was evaluated and every report was rendered.
+    healthy = json.loads((results / "eval/coupled_oscillator/resnet/seed0.json").read_text())
+    assert healthy["final_error"] < 10 and "status" not in healthy
+    system_html = (results / "reports/coupled_oscillator.html").read_text()
+    index_html = (results / "reports/index.html").read_text()
+    assert "Failed runs" in system_html and "Failed runs" in index_html
+    for name, (_, reason) in CRASHING.items():
+        run = f"coupled_oscillator/{name}/seed0"
+        summary = json.loads((results / f"runs/{run}/train.json").read_text())
+        assert summary["status"] == "failed" and reason in summary["failure"]
+        scalars = json.loads((results / f"eval/{run}.json").read_text())
+        assert scalars["status"] == "failed" and reason in scalars["failure"]
+        assert f"results/runs/{run} (" in result.stdout + result.stderr
+        for page in (system_html, index_html):
+            # The reason as rendered (the report's Markdown escapes quotes).
+            assert name in page and html.escape(reason.split("'")[0]) in page, (name, reason)
+    for page in (system_html, index_html):
+        assert "Traceback" not in page
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
+    # Nothing else to do, but the next invocation fails again until the plugins are fixed.
+    again = snakemake(workflow_copy, *args)
+    assert again.returncode != 0 and "3 of 4 training run(s) failed" in again.stdout + again.stderr
+    assert job_counts(again.stderr) == {"check_runs": 1, "all": 1}
 
 
 MODELS = ["linear_step", "lstm", "resnet", "resnet_small", "resnet_diverging", "performer_favor"]

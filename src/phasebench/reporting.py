@@ -57,6 +57,31 @@ def load_scalars(results_dir, system: str, models, seeds, integrators=()) -> pd.
     return pd.DataFrame([json.loads(path.read_text()) for path in paths])
 
 
+def split_failed(scalars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The evaluated rows, and the rows of runs whose training failed (`status: failed`, with
+    the reason in `failure`): those have no errors to rank or plot."""
+    if "status" not in scalars:
+        return scalars, scalars.iloc[:0]
+    failed = scalars["status"] == "failed"
+    return scalars[~failed].reset_index(drop=True), scalars[failed].reset_index(drop=True)
+
+
+def failure_list(failed: pd.DataFrame, with_system: bool = False) -> str:
+    """Markdown bullets: each failed run and the one-sentence reason training recorded."""
+    return "\n".join(
+        f"- {f'{r.system} × ' if with_system else ''}**{r.model}**, seed {r.seed}: {r.failure}"
+        for r in failed.itertuples()
+    )
+
+
+def _evaluated(path: Path, variable: str) -> xr.Dataset | None:
+    """An evaluation's curves, or None for a run whose training failed (it has none)."""
+    ds = open_store(path, kind=EVAL_FORMAT, required=())
+    if ds.attrs.get("status") == "failed":
+        return None
+    return open_store(path, kind=EVAL_FORMAT, required=(variable,))
+
+
 def _horizon_columns(df: pd.DataFrame) -> list[str]:
     found = [c for c in df.columns if c.startswith("error_t")]
     return sorted(found, key=lambda c: float(c.removeprefix("error_t")))
@@ -244,7 +269,9 @@ def load_curves(
     for model, paths in sources.items():
         per_seed = []
         for path in paths:
-            ds = open_store(path, kind=EVAL_FORMAT, required=(variable,))
+            ds = _evaluated(path, variable)
+            if ds is None:
+                continue
             chosen = ds[variable].where(ds["split"] == split, drop=True)
             if chosen.sizes["trajectory"] == 0:
                 break
@@ -288,14 +315,15 @@ def error_by_parameter(results_dir, system: str, models, seeds) -> pd.DataFrame:
     rows = []
     for model in models:
         for seed in seeds:
-            ds = open_store(eval_path(results_dir, system, model, seed, "zarr"), kind=EVAL_FORMAT,
-                            required=("rel_error",))  # fmt: skip
+            ds = _evaluated(eval_path(results_dir, system, model, seed, "zarr"), "rel_error")
+            if ds is None:
+                continue
             final = ds["rel_error"].isel(time=-1).values
             part = by_trajectory.loc[ds["trajectory"].values].assign(
                 model=model, seed=seed, split=ds["split"].values, final_error=final
             )
             rows.append(part)
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def swept_parameters(results_dir, system: str) -> dict:
@@ -339,8 +367,11 @@ def plot_phase_portraits(results_dir, system: str, models, seed: int, trajectory
     rows = -(-len(models) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.6 * rows), squeeze=False)
     for ax, model in zip(axes.flat, models, strict=False):
-        path = eval_path(results_dir, system, model, seed, "zarr")
-        ds = open_store(path, kind=EVAL_FORMAT, required=("state_pred",))
+        ds = _evaluated(eval_path(results_dir, system, model, seed, "zarr"), "state_pred")
+        if ds is None:
+            ax.set_title(f"{model}: training failed on seed {seed}")
+            ax.axis("off")
+            continue
         test = ds["state_pred"].where(ds["split"] == "test", drop=True)
         prediction = test.isel(trajectory=trajectory).values
         ax.plot(truth[:, a], truth[:, b], color="black", lw=1.5, label="truth")
@@ -411,13 +442,23 @@ def data_provenance(results_dir, system: str) -> dict:
     return info
 
 
-def training_summary(results_dir, runs, seeds) -> str:
-    """One sentence: how many trainings converged, and which did not."""
-    rows = [
+def run_scalars(results_dir, runs, seeds) -> list[dict]:
+    """The evaluation scalars of every (system, model) run and seed."""
+    return [
         json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
         for run in runs
         for seed in seeds
     ]
+
+
+def failed_runs(results_dir, runs, seeds) -> pd.DataFrame:
+    """The scalars of the runs whose training failed, with the reason in `failure`."""
+    return split_failed(pd.DataFrame(run_scalars(results_dir, runs, seeds)))[1]
+
+
+def training_summary(results_dir, runs, seeds) -> str:
+    """One sentence: how many trainings converged, and which did not."""
+    rows = run_scalars(results_dir, runs, seeds)
     known = [r for r in rows if r.get("converged") is not None]
     if not known:
         return "These results do not record why training stopped (trained before it was recorded)."
@@ -440,12 +481,9 @@ def training_summary(results_dir, runs, seeds) -> str:
 def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error") -> pd.DataFrame:
     """Final rollout error, valid time and energy error of every (system, model), seed means;
     of a swept model only the variant chosen on validation data."""
-    rows = [
-        json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
-        for run in runs
-        for seed in seeds
-    ]
-    scalars = pd.DataFrame(rows)
+    scalars, _ = split_failed(pd.DataFrame(run_scalars(results_dir, runs, seeds)))
+    if scalars.empty:
+        return pd.DataFrame()
     df = pd.concat(
         select_variants(part, sweeps or {}, select_by)[0] for _, part in scalars.groupby("system")
     )
