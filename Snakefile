@@ -38,6 +38,16 @@ if PLAN["sweeps"]:
     )
 
 
+onstart:
+    # Before the first job, and only when the jobs run on this machine (not in a dry run, nor
+    # from a cluster's submission host, which may lack the GPU its nodes have).
+    if workflow.local_exec:
+        try:
+            experiment.check_local_accelerators(PLAN, " + ".join(map(str, workflow.configfiles)))
+        except PhasebenchError as err:
+            sys.exit(f"phasebench: {err}")
+
+
 wildcard_constraints:
     system="|".join(map(re.escape, SYSTEMS)),
     model="|".join(map(re.escape, MODELS)),

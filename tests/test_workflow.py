@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+from phasebench.config import gpu_present
+
 from conftest import CHROMIUM_FLAGS, copy_workflow, job_counts, snakemake
 
 DROP_IN = '''
@@ -55,6 +57,22 @@ def test_bad_config_stops_before_any_job(workflow_copy, config, message):
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("phasebench: ")]
     assert len(errors) == 1 and message in errors[0], result.stderr
+    assert not (workflow_copy / "results").exists()
+
+
+@pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
+def test_gpu_asked_of_a_machine_without_one_stops_before_any_job(workflow_copy):
+    config = write_config(workflow_copy, "models: [resnet]\ntraining: {accelerator: gpu}\n")
+    dry = snakemake(workflow_copy, "-n", "--configfile", config)
+    assert dry.returncode == 0, dry.stderr  # a dry run may plan for a cluster's GPUs
+    result = snakemake(workflow_copy, "--cores", "1", "--configfile", config)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("phasebench: ")]
+    assert len(errors) == 1, result.stderr
+    assert (
+        "training.accelerator asks for a GPU (models resnet), but this machine has none"
+        in (errors[0])
+    )
     assert not (workflow_copy / "results").exists()
 
 

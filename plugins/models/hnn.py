@@ -12,6 +12,7 @@ from phasebench.layers import canonical_field, implicit_midpoint_step
 
 class HNN(ModelPlugin):
     name = "hnn"
+    hparam_schema = {"width": {"minimum": 1}, "depth": {"minimum": 1}, "substeps": {"minimum": 1}}
     family = "structure-preserving"
     requires = ("canonical",)
     input_steps = output_steps = 1
