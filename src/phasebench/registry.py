@@ -37,6 +37,7 @@ RESERVED_NAMES = {
     "systems": {
         "index": "results/reports/index.html is the overview",
         "studies": "results/reports/studies/ holds the studies",
+        "completed.txt": "results/runs/completed.txt says that every run completed",
     },
 }
 
