@@ -314,6 +314,8 @@ def test_attention_kernel_study_report(ci_run):
         "Queries and keys of a trained <code>transformer</code> on <code>coupled_oscillator"
         in study
     )
+    index = (ci_run / "results/reports/index.html").read_text()
+    assert 'href="studies/attention_kernels.html"' in index  # the overview links the study
 
 
 @pytest.mark.slow
