@@ -41,6 +41,16 @@ if PLAN["sweeps"]:
     )
 
 
+onstart:
+    # Before the first job, and only when the jobs run on this machine (not in a dry run, nor
+    # from a cluster's submission host, which may lack the GPU its nodes have).
+    if workflow.local_exec:
+        try:
+            experiment.check_local_accelerators(PLAN, " + ".join(map(str, workflow.configfiles)))
+        except PhasebenchError as err:
+            sys.exit(f"phasebench: {err}")
+
+
 wildcard_constraints:
     system="|".join(map(re.escape, SYSTEMS)),
     model="|".join(map(re.escape, MODELS)),
@@ -60,12 +70,34 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/studies.smk"
 
 
+REPORTS = ["results/reports/index.html"] + (
+    ["results/reports/studies/attention_kernels.html"]
+    if PLAN["studies"]["attention_kernels"]["enabled"]
+    else []
+)
+
+
 rule all:
     default_target: True
     input:
-        "results/reports/index.html",
-        (
-            ["results/reports/studies/attention_kernels.html"]
-            if PLAN["studies"]["attention_kernels"]["enabled"]
-            else []
-        ),
+        "results/runs/completed.txt",
+
+
+rule check_runs:
+    # Last: a run whose plugin failed is recorded (status: failed) so that the reports render;
+    # this rule then fails, naming it, and runs again on every invocation until it is fixed.
+    # It reads a few JSON files: never worth a cluster job.
+    localrule: True
+    input:
+        reports=REPORTS,
+        summaries=[
+            f"results/runs/{r['system']}/{r['model']}/seed{s}/train.json"
+            for r in PLAN["runs"]
+            for s in SEEDS
+        ],
+    output:
+        "results/runs/completed.txt",
+    log:
+        "results/logs/check_runs.log",
+    shell:
+        "phasebench check-runs --out {output:q} {input.summaries:q} 2>&1 | tee {log:q}"

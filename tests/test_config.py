@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from phasebench.config import resolve
+from phasebench.config import _merge, resolve
 from phasebench.errors import ConfigError
 
 from conftest import REPO
@@ -26,8 +26,11 @@ def test_defaults_fill_an_empty_config():
 
 
 def test_shipped_configs_are_valid():
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
     for path in [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
         resolve(yaml.safe_load(path.read_text()), source=str(path))
+        # As snakemake reads it: config.yaml, then the file on top.
+        resolve(_merge(base, yaml.safe_load(path.read_text())), source=f"config.yaml + {path}")
 
 
 def test_variants_are_separate_models_with_merged_settings():
@@ -250,6 +253,60 @@ FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 
             {"training": {"precision": "16-mixed", "accelerator": "cpu"}},
             "training: precision 16-mixed needs a GPU (on CPU Lightning would use bf16 instead)",
         ),
+        (
+            {"models": [{"plugin": "lstm", "random": {"draws": 2, "seed": 2**70}}]},
+            "models[0].random.seed must be <= 4294967295",
+        ),
+        (
+            {"studies": {"attention_kernels": {"enabled": True, "seed": -1}}},
+            "studies.attention_kernels.seed must be >= 0, not -1",
+        ),
+        (
+            {"systems": [{"name": "pendulum", "n_steps": 4}], "models": ["mlp"]},
+            "model 'mlp' trains on windows of 8 states, but system 'pendulum' gives 5 per "
+            "trajectory for training; raise its n_steps",
+        ),
+        (
+            {"systems": [{"name": "pendulum", "train_horizon": 0.3}], "models": ["mlp"]},
+            "system 'pendulum' gives 4 per trajectory for training; raise its train_horizon",
+        ),
+        (
+            {"models": [{"plugin": "transformer", "hparams": {"window": 150}}]},
+            "model 'transformer' trains on windows of 300 states, but system 'coupled_oscillator'",
+        ),
+        (
+            {"systems": [{"name": "pendulum", "initial_conditions": "reference"}]},
+            "systems[0].initial_conditions: system 'pendulum' has no reference initial states",
+        ),
+        (
+            {"systems": [{"name": "rigid_body", "n_trajectories": 100}]},
+            "systems[0].n_trajectories: system 'rigid_body' takes its reference initial states",
+        ),
+        (
+            {"models": [{"plugin": "resnet", "hparams": {"width": -4}}]},
+            "models[0].hparams.width must be >= 1, not -4 (model plugin 'resnet')",
+        ),
+        (
+            {"models": [{"plugin": "transformer", "hparams": {"heads": 3}}]},
+            "model 'transformer': heads = 3 must divide embed (16)",
+        ),
+        (
+            {"models": [{"plugin": "transformer", "hparams": {"heads": 3, "embed": 0}}]},
+            "heads = 3 must divide the dimension of 'coupled_oscillator' (4)",
+        ),
+        (
+            {"systems": [{"name": "pendulum", "sweep": {"m": {"low": -1, "high": 1}}}]},
+            "systems[0].sweep.m.low must be > 0 (parameter 'm' of system 'pendulum' is positive)",
+        ),
+        (
+            {"systems": [{"name": "kepler", "params": {"G": 0}}]},
+            "systems[0].params.G must be > 0",
+        ),
+        (
+            {"evaluation": {"horizons": [10.0, 1000.0]}},
+            "evaluation.horizons [1000.0] lie beyond the data of system 'coupled_oscillator' "
+            "(t <= 80)",
+        ),
     ],
     ids=[
         "random-low-above-high",
@@ -261,6 +318,19 @@ FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 
         "study-model-missing",
         "study-model-without-attention",
         "16-mixed-on-cpu",
+        "random-search-seed-beyond-numpy",
+        "study-seed-negative",
+        "window-longer-than-data",
+        "window-longer-than-training-horizon",
+        "window-hparam-longer-than-data",
+        "reference-initial-conditions-missing",
+        "n-trajectories-with-reference-set",
+        "negative-width",
+        "heads-not-dividing-embed",
+        "heads-not-dividing-dimension",
+        "negative-mass-in-sweep",
+        "zero-gravity-constant",
+        "horizon-beyond-data",
     ],
 )
 def test_late_errors_are_one_sentence_at_validation(config, message):

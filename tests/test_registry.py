@@ -100,6 +100,7 @@ def test_plugin_without_literal_name_is_an_error(tmp_path):
         ("models", "..", "model name '..' is not path-safe"),
         ("models", "numerical", "model name 'numerical' is reserved (results/eval/{system}/"),
         ("systems", "index", "system name 'index' is reserved (results/reports/index.html"),
+        ("systems", "completed.txt", "system name 'completed.txt' is reserved (results/runs/"),
     ],
 )
 def test_plugin_names_must_be_path_safe_and_not_reserved(tmp_path, kind, name, problem):

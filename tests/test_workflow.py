@@ -1,5 +1,6 @@
 """The real Snakefile: bad input stops it before any job, and the CI experiment runs end to end."""
 
+import html
 import json
 import os
 import re
@@ -7,6 +8,8 @@ import shutil
 import textwrap
 
 import pytest
+
+from phasebench.config import gpu_present
 
 from conftest import CHROMIUM_FLAGS, REPO, copy_workflow, job_counts, snakemake
 
@@ -58,6 +61,22 @@ def test_bad_config_stops_before_any_job(workflow_copy, config, message):
     assert not (workflow_copy / "results").exists()
 
 
+@pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
+def test_gpu_asked_of_a_machine_without_one_stops_before_any_job(workflow_copy):
+    config = write_config(workflow_copy, "models: [resnet]\ntraining: {accelerator: gpu}\n")
+    dry = snakemake(workflow_copy, "-n", "--configfile", config)
+    assert dry.returncode == 0, dry.stderr  # a dry run may plan for a cluster's GPUs
+    result = snakemake(workflow_copy, "--cores", "1", "--configfile", config)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("phasebench: ")]
+    assert len(errors) == 1, result.stderr
+    assert (
+        "training.accelerator asks for a GPU (models resnet), but this machine has none"
+        in (errors[0])
+    )
+    assert not (workflow_copy / "results").exists()
+
+
 def test_config_overrides_read_as_yaml(workflow_copy):
     # Snakemake hands nested --config values over as strings; they must read like a config file.
     result = snakemake(
@@ -103,24 +122,61 @@ def test_dropped_in_plugin_appears_in_the_dag(workflow_copy):
     assert "results/runs/coupled_oscillator/linear_step/seed0/best.ckpt" in dry.stdout
 
 
-def test_plugin_with_failing_import_fails_only_its_own_jobs(workflow_copy):
-    body = DROP_IN.replace(
-        "from torch import nn", "import not_installed_anywhere\nfrom torch import nn"
+# Three ways a model plugin can crash before training starts: each is recorded, not fatal.
+CRASHING = {
+    "broken_import": (
+        DROP_IN.replace("from torch import nn", "import not_installed_anywhere\nimport torch"),
+        "import failed: ModuleNotFoundError: No module named 'not_installed_anywhere'",
+    ),
+    "broken_init": (
+        DROP_IN.replace("super().__init__(spec)", "raise ValueError('no weights today')"),
+        "failed to build with {'bias': True}: ValueError: no weights today",
+    ),
+    "broken_module": (
+        DROP_IN + "\nraise RuntimeError('crash at import')\n",
+        "import failed: RuntimeError: crash at import",
+    ),
+}
+
+
+def test_crashing_plugins_are_recorded_and_the_reports_complete(workflow_copy):
+    for name, (source, _) in CRASHING.items():
+        module = source.replace('"linear_step"', f'"{name}"')
+        (workflow_copy / f"plugins/models/{name}.py").write_text(module)
+    (workflow_copy / "crash.yaml").write_text(
+        f"models: [resnet, {', '.join(CRASHING)}]\nseeds: [0]\n"
+        "studies: {attention_kernels: {enabled: false}}\n"
     )
-    (workflow_copy / "plugins/models/linear_step.py").write_text(body)
-    # No transformer here, so the CI experiment's study skips its trained-model panel.
-    (workflow_copy / "two.yaml").write_text(
-        "models: [resnet, linear_step]\nseeds: [0]\n"
-        "studies: {attention_kernels: {trained_model: ''}}\n"
-    )
-    result = snakemake(workflow_copy, "--cores", "2", "--configfile", "configs/ci.yaml", "two.yaml")
+    args = ("--cores", "2", "--configfile", "configs/ci.yaml", "crash.yaml")
+    result = snakemake(workflow_copy, *args)
+    # The run still fails, last, with one sentence naming every failed run and its reason.
     assert result.returncode != 0
-    log = workflow_copy / "results/logs/train/coupled_oscillator/linear_step/seed0.log"
-    assert "import failed: ModuleNotFoundError: No module named 'not_installed_anywhere'" in (
-        log.read_text()
-    )
-    # The healthy model was trained and evaluated all the same (keep-going profile).
-    assert (workflow_copy / "results/eval/coupled_oscillator/resnet/seed0.json").is_file()
+    assert "3 of 4 training run(s) failed" in result.stdout + result.stderr, result.stderr[-3000:]
+    results = workflow_copy / "results"
+    assert not (results / "runs/completed.txt").exists()
+    # ... after the healthy model was evaluated and every report was rendered.
+    healthy = json.loads((results / "eval/coupled_oscillator/resnet/seed0.json").read_text())
+    assert healthy["final_error"] < 10 and "status" not in healthy
+    system_html = (results / "reports/coupled_oscillator.html").read_text()
+    index_html = (results / "reports/index.html").read_text()
+    assert "Failed runs" in system_html and "Failed runs" in index_html
+    for name, (_, reason) in CRASHING.items():
+        run = f"coupled_oscillator/{name}/seed0"
+        summary = json.loads((results / f"runs/{run}/train.json").read_text())
+        assert summary["status"] == "failed" and reason in summary["failure"]
+        scalars = json.loads((results / f"eval/{run}.json").read_text())
+        assert scalars["status"] == "failed" and reason in scalars["failure"]
+        assert f"results/runs/{run} (" in result.stdout + result.stderr
+        for page in (system_html, index_html):
+            # The reason as rendered (the report's Markdown escapes quotes).
+            assert name in page and html.escape(reason.split("'")[0]) in page, (name, reason)
+    for page in (system_html, index_html):
+        assert "Traceback" not in page
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
+    # Nothing else to do, but the next invocation fails again until the plugins are fixed.
+    again = snakemake(workflow_copy, *args)
+    assert again.returncode != 0 and "3 of 4 training run(s) failed" in again.stdout + again.stderr
+    assert job_counts(again.stderr) == {"check_runs": 1, "all": 1}
 
 
 MODELS = ["linear_step", "lstm", "resnet", "resnet_small", "resnet_diverging", "performer_favor"]
@@ -279,6 +335,8 @@ def test_attention_kernel_study_report(ci_run):
         "Queries and keys of a trained <code>transformer</code> on <code>coupled_oscillator"
         in study
     )
+    index = (ci_run / "results/reports/index.html").read_text()
+    assert 'href="studies/attention_kernels.html"' in index  # the overview links the study
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from phasebench.layers import GradientShear, SympNet
 
 class GSympNet(ModelPlugin):
     name = "g_sympnet"
+    hparam_schema = {"layers": {"minimum": 1}, "width": {"minimum": 1}}
     family = "structure-preserving"
     requires = ("canonical",)
     input_steps = output_steps = 1

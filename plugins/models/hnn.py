@@ -14,6 +14,7 @@ from phasebench.layers import SolveLog, canonical_field, implicit_midpoint_step
 
 class HNN(ModelPlugin):
     name = "hnn"
+    hparam_schema = {"width": {"minimum": 1}, "depth": {"minimum": 1}, "substeps": {"minimum": 1}}
     family = "structure-preserving"
     requires = ("canonical",)
     input_steps = output_steps = 1

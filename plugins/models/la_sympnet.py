@@ -12,6 +12,7 @@ from phasebench.layers import ActivationShear, LinearShear, SympNet
 
 class LASympNet(ModelPlugin):
     name = "la_sympnet"
+    hparam_schema = {"layers": {"minimum": 1}, "sublayers": {"minimum": 1}}
     family = "structure-preserving"
     requires = ("canonical",)
     input_steps = output_steps = 1

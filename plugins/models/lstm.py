@@ -8,6 +8,7 @@ from phasebench import ModelPlugin
 
 class LSTM(ModelPlugin):
     name = "lstm"
+    hparam_schema = {"hidden": {"minimum": 1}, "layers": {"minimum": 1}}
     family = "recurrent"
     input_steps = 4
     output_steps = 1

@@ -9,6 +9,13 @@ from phasebench.layers import MultiHeadAttention, ResNetFeedForward, StrangLayer
 
 class Macaron(ModelPlugin):
     name = "macaron"
+    hparam_schema = {
+        "window": {"minimum": 1},
+        "depth": {"minimum": 1},
+        "heads": {"minimum": 1},
+        "embed": {"minimum": 0},
+        "ff_width": {"minimum": 0},
+    }
     family = "transformer"
     input_steps = output_steps = 3
 

@@ -10,6 +10,7 @@ from phasebench import ModelPlugin
 
 class MLP(ModelPlugin):
     name = "mlp"
+    hparam_schema = {"width": {"minimum": 1}, "depth": {"minimum": 1}}
     family = "feed-forward"
     input_steps = output_steps = 4
 

@@ -16,6 +16,13 @@ class _Performer(ModelPlugin):
     family = "transformer"
     input_steps = output_steps = 3
     kernel = "relu"
+    hparam_schema = {
+        "window": {"minimum": 1},
+        "depth": {"minimum": 1},
+        "heads": {"minimum": 1},
+        "embed": {"minimum": 0},
+        "ff_width": {"minimum": 0},
+    }
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from phasebench import ModelPlugin
 
 class ResNet(ModelPlugin):
     name = "resnet"
+    hparam_schema = {"width": {"minimum": 1}, "depth": {"minimum": 1}}
     family = "feed-forward"
     input_steps = output_steps = 1
 

@@ -12,6 +12,13 @@ from phasebench.layers import WindowTransformer, transformer_layer
 
 class Transformer(ModelPlugin):
     name = "transformer"
+    hparam_schema = {
+        "window": {"minimum": 1},
+        "depth": {"minimum": 1},
+        "heads": {"minimum": 1},
+        "embed": {"minimum": 0},
+        "ff_width": {"minimum": 0},
+    }
     family = "transformer"
     input_steps = output_steps = 3
 

@@ -9,6 +9,11 @@ from phasebench.layers import FeatureMajor, VolumePreservingAttention, volume_pr
 
 class VPT(ModelPlugin):
     name = "vpt"
+    hparam_schema = {
+        "window": {"minimum": 1},
+        "layers": {"minimum": 1},
+        "n_blocks": {"minimum": 1},
+    }
     family = "structure-preserving"
     input_steps = output_steps = 3
 

@@ -21,6 +21,7 @@ class CoupledOscillator(System):
     default_dt = 0.4  # the published sampling step h
     default_substeps = 4
     parameters = {"m1": 2.0, "m2": 1.0, "k1": 1.5, "k2": 0.3, "k": 1.0}
+    positive = ("m1", "m2")  # must be > 0, in params and sweeps
 
     def hamiltonian(self, x):
         xp, p = self.xp(x), self.params

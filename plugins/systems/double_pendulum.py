@@ -22,6 +22,7 @@ class DoublePendulum(System):
     default_dt = 0.1
     default_substeps = 8
     parameters = {"m1": 0.5, "m2": 0.5, "l1": 1.0, "l2": 1.0, "g": 3.0}
+    positive = ("m1", "m2", "l1", "l2", "g")  # must be > 0, in params and sweeps
 
     def _unpack(self):
         return (self.params[k] for k in ("m1", "m2", "l1", "l2", "g"))

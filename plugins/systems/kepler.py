@@ -21,6 +21,7 @@ class Kepler(System):
     default_dt = 0.1
     default_substeps = 4
     parameters = {"m1": 1.0, "m2": 1.0, "G": 1.0}
+    positive = ("m1", "m2", "G")  # must be > 0, in params and sweeps
 
     def hamiltonian(self, x):
         m1, m2, grav = self.params["m1"], self.params["m2"], self.params["G"]

@@ -16,6 +16,7 @@ class Pendulum(System):
     default_dt = 0.1
     default_substeps = 4
     parameters = {"m": 0.5, "g": 3.0, "l": 1.0}
+    positive = ("m", "g", "l")  # must be > 0, in params and sweeps
 
     def hamiltonian(self, x):
         m, g, length = self.params["m"], self.params["g"], self.params["l"]

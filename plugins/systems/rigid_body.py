@@ -23,6 +23,7 @@ class RigidBody(System):
     default_substeps = 1
     default_n_steps = 100
     parameters = {"I1": 2.0, "I2": 1.0, "I3": 2.0 / 3.0}
+    positive = ("I1", "I2", "I3")  # must be > 0, in params and sweeps
 
     def _abc(self):
         i1, i2, i3 = (self.params[k] for k in ("I1", "I2", "I3"))

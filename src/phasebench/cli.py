@@ -93,9 +93,14 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from phasebench.evaluation import evaluate, write_results
+    from phasebench.evaluation import evaluate, failed_evaluation, write_results
 
     summary = json.loads(Path(args.train_json).read_text())
+    if summary["status"] == "failed":  # nothing to roll out; the reports list the reason
+        result, scalars = failed_evaluation(Path(args.data), summary, args.model)
+        write_results(result, scalars, Path(args.out_zarr), Path(args.out_json))
+        print(f"{args.out_json}: training failed, recorded ({summary['failure']})")
+        return 0
     result, scalars = evaluate(
         Path(args.checkpoint),
         Path(args.data),
@@ -118,6 +123,16 @@ def _evaluate_integrator(args) -> int:
     result, scalars = evaluate_integrator(Path(args.data), args.integrator, settings)
     write_results(result, scalars, Path(args.out_zarr), Path(args.out_json))
     print(f"{args.out_json}: final error {scalars['final_error']}")
+    return 0
+
+
+def _check_runs(args) -> int:
+    from phasebench.run_folder import failed_runs, failure_message
+
+    failed = failed_runs(args.summaries)
+    if failed:
+        raise PhasebenchError(failure_message(failed, len(args.summaries)))
+    Path(args.out).write_text(f"all {len(args.summaries)} training runs completed\n")
     return 0
 
 
@@ -239,6 +254,14 @@ def parser() -> argparse.ArgumentParser:
     for name in ("data", "out-zarr", "out-json"):
         num.add_argument(f"--{name}", required=True, help=EVALUATE_FILES[name])
     num.set_defaults(run=_evaluate_integrator)
+
+    check = sub.add_parser(
+        "check-runs",
+        help="fail, naming them, if any training run failed (the workflow's last rule)",
+    )
+    check.add_argument("summaries", nargs="+", help="the runs' train.json files")
+    check.add_argument("--out", required=True, help="written only when every run completed")
+    check.set_defaults(run=_check_runs)
     return top
 
 

@@ -4,6 +4,9 @@ the registered plugins into the plan the Snakefile expands (torch-free: runs on 
 from __future__ import annotations
 
 import copy
+import math
+import platform
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -15,6 +18,7 @@ from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
 from phasebench.provenance import config_hash
 from phasebench.spec import missing_capabilities, system_capabilities
 from phasebench.splits import split_sizes
+from phasebench.system import System
 
 SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -127,6 +131,12 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
                 f"{source}: {where}.hparams.{key} must be of type {declared[key].annotation} "
                 f"for model plugin '{info.name}', not {value!r}"
             )
+        # The plugin's declared bounds (`hparam_schema`, JSON Schema per hyperparameter).
+        bounds = info.attrs.get("hparam_schema", {}).get(key, {})
+        for error in jsonschema.Draft202012Validator(bounds).iter_errors(value):
+            error.path.extendleft(reversed([f"{where}.hparams", key]))
+            message = _describe(error, source, bounds)
+            raise ConfigError(f"{message} (model plugin '{info.name}')")
         resolved[key] = value
     return resolved
 
@@ -189,6 +199,8 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             if not _check_type(value, "float"):
                 raise ConfigError(f"{source}: {where}.params.{key} must be a number, not {value!r}")
         _check_sweep(entry["sweep"], info, source, where)
+        _check_positive(entry, info, source, where)
+        _check_initial_conditions(entry, info, source, where)
         integrator = entry["integrator"]
         if integrator is not None and integrator not in INTEGRATORS:
             raise ConfigError(
@@ -218,6 +230,57 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         entry["plugin_path"] = str(info.path)
         resolved[name] = entry
     return resolved
+
+
+def _check_positive(entry: dict, info: registry.PluginInfo, source: str, where: str) -> None:
+    """Parameters the system plugin declares `positive` (masses, lengths, moments of inertia)
+    must be above zero, as set in params and over the whole range of a sweep."""
+    for key in info.attrs.get("positive", ()):
+        values = {f"params.{key}": entry["params"].get(key)}
+        for bound in ("low", "ood_low"):
+            values[f"sweep.{key}.{bound}"] = entry["sweep"].get(key, {}).get(bound)
+        for at, value in values.items():
+            if value is not None and value <= 0:
+                raise ConfigError(
+                    f"{source}: {where}.{at} must be > 0 (parameter '{key}' of system "
+                    f"'{info.name}' is positive), not {value!r}"
+                )
+
+
+def _check_initial_conditions(entry: dict, info: registry.PluginInfo, source, where) -> None:
+    has_reference = "reference_initial_states" in info.methods
+    chosen, name = entry["initial_conditions"], info.name
+    if chosen == "reference" and not has_reference:
+        raise ConfigError(
+            f"{source}: {where}.initial_conditions: system '{name}' has no reference initial "
+            "states; use sampled (or leave it null)"
+        )
+    if has_reference and chosen in (None, "reference") and entry["n_trajectories"] is not None:
+        raise ConfigError(
+            f"{source}: {where}.n_trajectories: system '{name}' takes its reference initial "
+            "states (a fixed number); set initial_conditions: sampled to draw n_trajectories"
+        )
+
+
+def _samples(entry: dict, info: registry.PluginInfo) -> tuple[int, int]:
+    """Saved states per trajectory: in all, and those at t <= train_horizon (training)."""
+    default = {
+        k: info.attrs.get(f"default_{k}", getattr(System, f"default_{k}"))
+        for k in ("n_steps", "dt")
+    }
+    n_steps = entry["n_steps"] or default["n_steps"]
+    dt = entry["dt"] or default["dt"]
+    horizon = entry["train_horizon"]
+    train = n_steps + 1 if horizon is None else min(n_steps, math.floor(horizon / dt + 1e-9)) + 1
+    return n_steps + 1, train
+
+
+def _window(model: dict, info: registry.PluginInfo) -> int:
+    """States in one training window: a `window` hyperparameter sets input_steps =
+    output_steps = window (the plugins' convention), else the class literals."""
+    if "window" in model["hparams"]:
+        return 2 * model["hparams"]["window"]
+    return info.attrs.get("input_steps", 1) + info.attrs.get("output_steps", 1)
 
 
 def _check_training(overrides: dict, schema: dict, source: str, prefix: list) -> None:
@@ -366,11 +429,51 @@ def _check_studies(studies: dict, models: dict, source: str) -> None:
         )
 
 
+def _check_run(system: dict, model: dict, plugins: dict, names: tuple, source: str) -> None:
+    """What a model asks of a system's data and dimension, before any job runs."""
+    system_name, model_name = names
+    _, train = _samples(system, plugins["systems"][system_name])
+    window = _window(model, plugins["models"][model["plugin"]])
+    if window > train:
+        limit = "train_horizon" if system["train_horizon"] is not None else "n_steps"
+        raise ConfigError(
+            f"{source}: model '{model_name}' trains on windows of {window} states, but "
+            f"system '{system_name}' gives {train} per trajectory for training; raise its "
+            f"{limit} or shorten the model's window"
+        )
+    heads, hparams = model["hparams"].get("heads"), model["hparams"]
+    width = hparams.get("embed") or system["dim"]
+    if heads and width and width % heads:
+        what = "embed" if hparams.get("embed") else f"the dimension of '{system_name}'"
+        raise ConfigError(
+            f"{source}: model '{model_name}': heads = {heads} must divide {what} ({width}); "
+            "choose heads among its divisors"
+        )
+
+
+def _check_horizons(horizons, systems: dict, scanned: dict, source: str) -> None:
+    """Rollout horizons the user asked for must lie within every system's test data (default
+    horizons beyond a short data set are left out of its tables)."""
+    for name, system in systems.items():
+        samples, _ = _samples(system, scanned[name])
+        dt = system["dt"] or scanned[name].attrs.get("default_dt", System.default_dt)
+        end = (samples - 1) * dt
+        beyond = [h for h in horizons if h > end + 1e-9]
+        if beyond:
+            raise ConfigError(
+                f"{source}: evaluation.horizons {beyond} lie beyond the data of system "
+                f"'{name}' (t <= {end:g}); drop them or raise its n_steps"
+            )
+
+
 def resolve(config: dict, source: str = "config.yaml", root: Path | None = None) -> dict:
     """The validated, default-filled plan: systems, models, seeds, runs and skipped pairs."""
     root = root or registry.repo_root()
     schema = load_schema(root)
     config = copy.deepcopy(config)
+    explicit_horizons = isinstance(config.get("evaluation"), dict) and (
+        "horizons" in config["evaluation"]
+    )
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(config),
         key=lambda e: list(map(str, e.absolute_path)),
@@ -379,8 +482,9 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         raise ConfigError(_describe(errors[0], source, schema))
     apply_defaults(config, schema, schema)
 
-    systems = _resolve_systems(config, schema, source, registry.scan("systems", root))
-    models = _resolve_models(config, schema, source, registry.scan("models", root))
+    plugins = {kind: registry.scan(kind, root) for kind in ("systems", "models")}
+    systems = _resolve_systems(config, schema, source, plugins["systems"])
+    models = _resolve_models(config, schema, source, plugins["models"])
     runs, skipped = [], []
     for system, settings in systems.items():
         caps = system_capabilities(settings["canonical"], settings["dim"])
@@ -390,7 +494,10 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
                 reason = f"{model} requires {' and '.join(missing)}, which {system} lacks"
                 skipped.append({"system": system, "model": model, "reason": reason})
             else:
+                _check_run(settings, spec, plugins, (system, model), source)
                 runs.append({"system": system, "model": model})
+    if explicit_horizons:
+        _check_horizons(config["evaluation"]["horizons"], systems, plugins["systems"], source)
     _check_studies(config["studies"], models, source)
     swept = {}
     for name, model in models.items():
@@ -459,6 +566,28 @@ def resolve_workflow_config(config: dict, files, overrides, root: Path) -> dict:
         resolve(overrides, source="--config", root=root)
         config, sources = _merge(config, overrides), [*sources, "--config"]
     return resolve(config, source=" + ".join(sources) or "config", root=root)
+
+
+def gpu_present() -> bool:
+    """Whether this machine has a GPU that Lightning's `gpu` can use, without importing torch:
+    an NVIDIA or AMD (ROCm) driver on Linux, Apple silicon (MPS) on macOS."""
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return any(Path("/proc/driver/nvidia/gpus").glob("*")) or Path("/dev/kfd").exists()
+
+
+def check_local_accelerators(plan: dict, source: str = "config") -> None:
+    """Models asked to train on a GPU (gpu, cuda, mps) when the jobs run on this machine and it
+    has none: Lightning would stop each training job with a traceback."""
+    wanting = [
+        n for n, m in plan["models"].items() if m["training"]["accelerator"] not in ("auto", "cpu")
+    ]
+    if wanting and not gpu_present():
+        raise ConfigError(
+            f"{source}: training.accelerator asks for a GPU (models {', '.join(wanting)}), but "
+            "this machine has none; use auto or cpu, or run the jobs where there is one "
+            "(--profile profiles/slurm)"
+        )
 
 
 def simulate_settings(system: dict) -> dict:

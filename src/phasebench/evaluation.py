@@ -259,6 +259,28 @@ def evaluate(
     return _finish(curves, scalars, ds)
 
 
+def failed_evaluation(data: Path, train_summary: dict, model_name: str):
+    """The evaluation outputs of a run whose training failed (`status: failed`): no curves,
+    and scalars that carry the reason to the reports."""
+    ds = open_store(data)
+    curves = xr.Dataset(attrs={"status": "failed"})
+    scalars = {
+        "system": ds.attrs["system"],
+        "model": model_name,
+        "plugin": train_summary["plugin"],
+        "family": train_summary.get("family", "other"),
+        "seed": train_summary["seed"],
+        "status": "failed",
+        "failure": train_summary["failure"],
+        "final_error": None,
+        "training_diverged": False,
+        "diverged": False,
+    }
+    curves, scalars = _finish(curves, scalars, ds)
+    curves.attrs["status"] = "failed"
+    return curves, scalars
+
+
 # What training recorded about its stop (phasebench.convergence), carried into the scalars.
 CONVERGENCE_KEYS = ("stop_reason", "best_epoch", "late_improvement", "converged")
 

@@ -17,6 +17,10 @@ class ModelPlugin(nn.Module):
     Subclasses set, as literals (the registry reads them without importing): `name`, `family`,
     `input_steps`, `output_steps` and `requires` (system capabilities such as "canonical"), and
     take their hyperparameters as keyword arguments with defaults: `__init__(self, spec, ...)`.
+    Optional: `hparam_schema`, a JSON Schema per hyperparameter that config validation applies
+    (e.g. `{"width": {"minimum": 1}}`). A hyperparameter `window` is taken to set input_steps =
+    output_steps = window, and `heads` to have to divide `embed` (or, without one, the state's
+    dimension): validation checks both against each system.
     """
 
     abstract = True
@@ -25,6 +29,7 @@ class ModelPlugin(nn.Module):
     input_steps: ClassVar[int] = 1
     output_steps: ClassVar[int] = 1
     requires: ClassVar[tuple[str, ...]] = ()
+    hparam_schema: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, spec: SystemSpec):
         super().__init__()

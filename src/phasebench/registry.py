@@ -37,6 +37,7 @@ RESERVED_NAMES = {
     "systems": {
         "index": "results/reports/index.html is the overview",
         "studies": "results/reports/studies/ holds the studies",
+        "completed.txt": "results/runs/completed.txt says that every run completed",
     },
 }
 
@@ -71,6 +72,7 @@ class PluginInfo:
     attrs: dict = field(default_factory=dict)  # literal class attributes
     hparams: tuple[Hparam, ...] = ()
     origin: str = "plugins folder"
+    methods: frozenset[str] = frozenset()  # defined in the class (or a local base class)
 
     @property
     def where(self) -> str:
@@ -166,6 +168,10 @@ def _class_attrs(cls: ast.ClassDef) -> dict:
     return attrs
 
 
+def _methods(cls: ast.ClassDef) -> set[str]:
+    return {s.name for s in cls.body if isinstance(s, ast.FunctionDef)}
+
+
 def _has_init(cls: ast.ClassDef) -> bool:
     return any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in cls.body)
 
@@ -234,7 +240,8 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
             hparams = _init_hparams(node, path)
         else:
             hparams = parent["hparams"]
-        local[node.name] = {"attrs": attrs, "hparams": hparams}
+        methods = frozenset(_methods(node) | (parent or {"methods": set()})["methods"])
+        local[node.name] = {"attrs": attrs, "hparams": hparams, "methods": methods}
         if attrs.get("abstract"):
             continue
         name = attrs.get("name")
@@ -245,7 +252,9 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
         if problem := name_problem(kind, name):
             raise PluginError(f"{path}:{node.lineno}: plugin class {node.name}: {problem}")
         found.append(
-            PluginInfo(kind, name, node.name, module, path, node.lineno, attrs, hparams, origin)
+            PluginInfo(
+                kind, name, node.name, module, path, node.lineno, attrs, hparams, origin, methods
+            )
         )
     if not found:
         raise PluginError(

@@ -40,6 +40,24 @@ PARETO_COSTS = {
     "parameters": "parameters",
 }
 NUMERICAL = "numerical: "
+# Model colours: tab20 without its two greys (grey dashed lines are the numerical methods);
+# past 18 models the line style changes, so 72 models get distinct (colour, style) pairs.
+PALETTE = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (14, 15)]
+LINE_STYLES = ("-", "--", ":", "-.")
+# Above this many models, the curves are drawn family by family, one panel each.
+PANEL_THRESHOLD = 8
+
+
+def model_styles(models) -> dict[str, dict]:
+    """One colour and line style per model, from the sorted list of a report's models, so that
+    a model looks the same in every plot of the report whichever models a plot shows."""
+    return {
+        model: {
+            "color": PALETTE[i % len(PALETTE)],
+            "linestyle": LINE_STYLES[i // len(PALETTE) % len(LINE_STYLES)],
+        }
+        for i, model in enumerate(sorted(set(models)))
+    }
 
 
 def eval_path(results_dir, system: str, model: str, seed: int, ext: str) -> Path:
@@ -55,6 +73,31 @@ def load_scalars(results_dir, system: str, models, seeds, integrators=()) -> pd.
     paths = [eval_path(results_dir, system, m, s, "json") for m in models for s in seeds]
     paths += [numerical_path(results_dir, system, i, "json") for i in integrators]
     return pd.DataFrame([json.loads(path.read_text()) for path in paths])
+
+
+def split_failed(scalars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The evaluated rows, and the rows of runs whose training failed (`status: failed`, with
+    the reason in `failure`): those have no errors to rank or plot."""
+    if "status" not in scalars:
+        return scalars, scalars.iloc[:0]
+    failed = scalars["status"] == "failed"
+    return scalars[~failed].reset_index(drop=True), scalars[failed].reset_index(drop=True)
+
+
+def failure_list(failed: pd.DataFrame, with_system: bool = False) -> str:
+    """Markdown bullets: each failed run and the one-sentence reason training recorded."""
+    return "\n".join(
+        f"- {f'{r.system} × ' if with_system else ''}**{r.model}**, seed {r.seed}: {r.failure}"
+        for r in failed.itertuples()
+    )
+
+
+def _evaluated(path: Path, variable: str) -> xr.Dataset | None:
+    """An evaluation's curves, or None for a run whose training failed (it has none)."""
+    ds = open_store(path, kind=EVAL_FORMAT, required=())
+    if ds.attrs.get("status") == "failed":
+        return None
+    return open_store(path, kind=EVAL_FORMAT, required=(variable,))
 
 
 def _horizon_columns(df: pd.DataFrame) -> list[str]:
@@ -244,7 +287,9 @@ def load_curves(
     for model, paths in sources.items():
         per_seed = []
         for path in paths:
-            ds = open_store(path, kind=EVAL_FORMAT, required=(variable,))
+            ds = _evaluated(path, variable)
+            if ds is None:
+                continue
             chosen = ds[variable].where(ds["split"] == split, drop=True)
             if chosen.sizes["trajectory"] == 0:
                 break
@@ -254,25 +299,48 @@ def load_curves(
     return curves
 
 
-def plot_curves(curves: dict[str, xr.DataArray], ylabel: str, title: str):
-    """Mean over seeds as a line and min–max over seeds as a band, log scale. Reference
-    integrators are dashed grey."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for model, curve in curves.items():
-        curve = curve.where(curve > 0)  # exact given states (error 0) have no place on a log axis
-        time = curve["time"].values
-        if model.startswith(NUMERICAL):
-            ax.plot(time, curve.mean("seed"), "--", color="0.4", lw=1, label=model)
-            continue
-        line = ax.plot(time, curve.mean("seed"), label=model)[0]
-        if curve.sizes["seed"] > 1:
-            band = (curve.min("seed"), curve.max("seed"))
-            ax.fill_between(time, *band, alpha=0.2, color=line.get_color())
-    ax.set(xlabel="time", ylabel=ylabel, title=title, yscale="log")
-    # Relative errors beyond 100 say only "diverged"; keep the scale for the models that work.
-    ax.set_ylim(top=min(ax.get_ylim()[1], 1e2))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", ncol=2)
+def plot_curves(
+    curves: dict[str, xr.DataArray], ylabel: str, title: str, styles=None, families=None
+):
+    """Mean over seeds as a line and min–max over seeds as a band, log scale, each model in
+    its `styles` entry (`model_styles`). Reference integrators are dashed grey, in every panel.
+    With `families` (model -> family) and more than PANEL_THRESHOLD models, one panel per
+    family, so that a family's lines can be told apart."""
+    learned = [m for m in curves if not m.startswith(NUMERICAL)]
+    styles = styles or model_styles(learned)
+    groups = {"": learned}
+    if families and len(learned) > PANEL_THRESHOLD:
+        groups = {}
+        for model in learned:
+            groups.setdefault(families.get(model, "other"), []).append(model)
+        groups = dict(sorted(groups.items()))
+    columns = min(2, len(groups))
+    rows = -(-len(groups) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(8 if columns == 1 else 12, 4.5 * rows), squeeze=False,
+        sharex=True, sharey=True,
+    )  # fmt: skip
+    for ax, (family, models) in zip(axes.flat, groups.items(), strict=False):
+        for model in [*models, *(m for m in curves if m.startswith(NUMERICAL))]:
+            curve = curves[model]
+            curve = curve.where(curve > 0)  # exact given states (error 0): not on a log axis
+            time = curve["time"].values
+            if model.startswith(NUMERICAL):
+                ax.plot(time, curve.mean("seed"), "--", color="0.4", lw=1, label=model)
+                continue
+            ax.plot(time, curve.mean("seed"), label=model, **styles[model])
+            if curve.sizes["seed"] > 1:
+                band = (curve.min("seed"), curve.max("seed"))
+                ax.fill_between(time, *band, alpha=0.2, color=styles[model]["color"])
+        ax.set(xlabel="time", ylabel=ylabel, yscale="log", title=family or title)
+        # Relative errors beyond 100 say only "diverged"; keep the scale for the models that work.
+        ax.set_ylim(top=min(ax.get_ylim()[1], 1e2))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small", ncol=1 if len(groups) > 1 else 2)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.axis("off")
+    if len(groups) > 1:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -288,14 +356,15 @@ def error_by_parameter(results_dir, system: str, models, seeds) -> pd.DataFrame:
     rows = []
     for model in models:
         for seed in seeds:
-            ds = open_store(eval_path(results_dir, system, model, seed, "zarr"), kind=EVAL_FORMAT,
-                            required=("rel_error",))  # fmt: skip
+            ds = _evaluated(eval_path(results_dir, system, model, seed, "zarr"), "rel_error")
+            if ds is None:
+                continue
             final = ds["rel_error"].isel(time=-1).values
             part = by_trajectory.loc[ds["trajectory"].values].assign(
                 model=model, seed=seed, split=ds["split"].values, final_error=final
             )
             rows.append(part)
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def swept_parameters(results_dir, system: str) -> dict:
@@ -304,19 +373,18 @@ def swept_parameters(results_dir, system: str) -> dict:
     return json.loads(ds.attrs.get("swept_parameters", "{}"))
 
 
-def plot_error_by_parameter(table: pd.DataFrame, name: str, sweep: dict):
+def plot_error_by_parameter(table: pd.DataFrame, name: str, sweep: dict, styles=None):
     """Final rollout error against one swept parameter, per model (seed means per trajectory);
     the held-out range, if any, shaded."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if "ood_low" in sweep:
         ax.axvspan(sweep["ood_low"], sweep["ood_high"], color="0.9", label="held out (test_ood)")
     mean = table.groupby(["model", name, "split"], sort=False)["final_error"].mean().reset_index()
-    colours = plt.cm.tab20.colors
-    for i, (model, part) in enumerate(mean.groupby("model", sort=False)):
+    styles = styles or model_styles(mean["model"])
+    for model, part in mean.groupby("model", sort=False):
         part = part.sort_values(name)
-        ax.plot(
-            part[name], part["final_error"], "o-", ms=3, lw=1, label=model, color=colours[i % 20]
-        )
+        ax.plot(part[name], part["final_error"], marker="o", ms=3, lw=1, label=model,
+                **styles[model])  # fmt: skip
     ax.set(yscale="log", xlabel=name, ylabel="final relative state error")
     ax.set_title(f"Error against the swept parameter {name} (test and test_ood trajectories)")
     ax.legend(fontsize=8, ncol=2)
@@ -329,7 +397,9 @@ def _portrait_axes(dof_names: list[str], canonical: bool) -> tuple[int, int]:
     return (0, len(dof_names) // 2) if canonical else (0, 1)
 
 
-def plot_phase_portraits(results_dir, system: str, models, seed: int, trajectory: int = 0):
+def plot_phase_portraits(
+    results_dir, system: str, models, seed: int, trajectory: int = 0, styles=None
+):
     """Truth against prediction for one test trajectory, one panel per model."""
     data = open_store(Path(results_dir) / "data" / f"{system}.zarr")
     truth = load_split(data, "test")[trajectory]
@@ -339,12 +409,16 @@ def plot_phase_portraits(results_dir, system: str, models, seed: int, trajectory
     rows = -(-len(models) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.6 * rows), squeeze=False)
     for ax, model in zip(axes.flat, models, strict=False):
-        path = eval_path(results_dir, system, model, seed, "zarr")
-        ds = open_store(path, kind=EVAL_FORMAT, required=("state_pred",))
+        ds = _evaluated(eval_path(results_dir, system, model, seed, "zarr"), "state_pred")
+        if ds is None:
+            ax.set_title(f"{model}: training failed on seed {seed}")
+            ax.axis("off")
+            continue
         test = ds["state_pred"].where(ds["split"] == "test", drop=True)
         prediction = test.isel(trajectory=trajectory).values
         ax.plot(truth[:, a], truth[:, b], color="black", lw=1.5, label="truth")
-        ax.plot(prediction[:, a], prediction[:, b], lw=1, label="prediction")
+        style = (styles or model_styles(models))[model]
+        ax.plot(prediction[:, a], prediction[:, b], lw=1, label="prediction", color=style["color"])
         ax.set(title=model, xlabel=names[a], ylabel=names[b])
         span = np.ptp(truth[:, [a, b]], axis=0)
         centre = truth[:, [a, b]].mean(axis=0)
@@ -370,7 +444,7 @@ def pareto_front(cost: np.ndarray, error: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def plot_pareto(scalars: pd.DataFrame, accuracy: str = "final_error"):
+def plot_pareto(scalars: pd.DataFrame, accuracy: str = "final_error", styles=None):
     """Accuracy against each cost, seed means, with the Pareto front drawn."""
     models = scalars[~scalars["model"].str.startswith(NUMERICAL)]
     means = models.groupby("model")[[accuracy, *PARETO_COSTS]].mean(numeric_only=True)
@@ -378,7 +452,8 @@ def plot_pareto(scalars: pd.DataFrame, accuracy: str = "final_error"):
     fig, axes = plt.subplots(1, len(PARETO_COSTS), figsize=(5 * len(PARETO_COSTS), 4))
     for ax, (cost, label) in zip(axes, PARETO_COSTS.items(), strict=True):
         x, y = means[cost].to_numpy(float), means[accuracy].to_numpy(float)
-        ax.scatter(x, y)
+        styles = styles or model_styles(means.index)
+        ax.scatter(x, y, color=[styles[name]["color"] for name in means.index])
         for name, xi, yi in zip(means.index, x, y, strict=True):
             ax.annotate(name, (xi, yi), fontsize="small", xytext=(3, 3), textcoords="offset points")
         front = pareto_front(x, y)
@@ -411,13 +486,23 @@ def data_provenance(results_dir, system: str) -> dict:
     return info
 
 
-def training_summary(results_dir, runs, seeds) -> str:
-    """One sentence: how many trainings converged, and which did not."""
-    rows = [
+def run_scalars(results_dir, runs, seeds) -> list[dict]:
+    """The evaluation scalars of every (system, model) run and seed."""
+    return [
         json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
         for run in runs
         for seed in seeds
     ]
+
+
+def failed_runs(results_dir, runs, seeds) -> pd.DataFrame:
+    """The scalars of the runs whose training failed, with the reason in `failure`."""
+    return split_failed(pd.DataFrame(run_scalars(results_dir, runs, seeds)))[1]
+
+
+def training_summary(results_dir, runs, seeds) -> str:
+    """One sentence: how many trainings converged, and which did not."""
+    rows = run_scalars(results_dir, runs, seeds)
     known = [r for r in rows if r.get("converged") is not None]
     if not known:
         return "These results do not record why training stopped (trained before it was recorded)."
@@ -440,12 +525,9 @@ def training_summary(results_dir, runs, seeds) -> str:
 def overview(results_dir, runs, seeds, sweeps=None, select_by="val_final_error") -> pd.DataFrame:
     """Final rollout error, valid time and energy error of every (system, model), seed means;
     of a swept model only the variant chosen on validation data."""
-    rows = [
-        json.loads(eval_path(results_dir, run["system"], run["model"], seed, "json").read_text())
-        for run in runs
-        for seed in seeds
-    ]
-    scalars = pd.DataFrame(rows)
+    scalars, _ = split_failed(pd.DataFrame(run_scalars(results_dir, runs, seeds)))
+    if scalars.empty:
+        return pd.DataFrame()
     df = pd.concat(
         select_variants(part, sweeps or {}, select_by)[0] for _, part in scalars.groupby("system")
     )
@@ -490,22 +572,21 @@ def budget_table(scalars: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def plot_budget_curves(budgets: pd.DataFrame, horizon: str):
+def plot_budget_curves(budgets: pd.DataFrame, horizon: str, styles=None):
     """Validation rollout error at `horizon` (a `val_error_t…` column) against the training
     spent, in optimiser steps and in wall seconds: one line per model through the seed means of
     each budget and of the trained model (each seed's points shown), so that a reader sees
     whether more training would change the ranking."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     models = sorted(budgets["model"].unique())
-    colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
-    for index, model in enumerate(models):
+    styles = styles or model_styles(models)
+    for model in models:
         runs = budgets[budgets["model"] == model]
         mean = runs.groupby("point")[["step", "wall_s", horizon]].mean().dropna()
         mean = mean.sort_values("step")
-        colour = colours[index % 20]
         for ax, spent in zip(axes, ("step", "wall_s"), strict=True):
-            ax.plot(mean[spent], mean[horizon], marker="o", ms=3, color=colour, label=model)
-            ax.scatter(runs[spent], runs[horizon], s=6, color=colour, alpha=0.4)
+            ax.plot(mean[spent], mean[horizon], marker="o", ms=3, label=model, **styles[model])
+            ax.scatter(runs[spent], runs[horizon], s=6, color=styles[model]["color"], alpha=0.4)
     for ax, label in zip(axes, ("optimiser steps", "training wall time (s)"), strict=True):
         ax.set(xlabel=label, xscale="log", yscale="log")
         ax.grid(True, which="both", alpha=0.3)

@@ -73,6 +73,19 @@ class RunFolder:
             self.resume.unlink()
         recorded.write_text(current)
 
+    def publish_failure(self) -> None:
+        """The declared outputs of a run whose plugin failed, so that the pipeline goes on and
+        the reports can list it: an empty `best.ckpt` and `hparams.yaml`, a header-only
+        `metrics.csv`, no budgets. `train.json` (written last, by the caller) says why."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "best.ckpt").write_bytes(b"")
+        (self.out / "hparams.yaml").write_text("{}\n")
+        write_metrics(self.out / "metrics.csv", [])
+        publish_budgets(self.budgets, self.out / "budgets", [])
+        if self._lock is not None:
+            self._lock.close()
+        shutil.rmtree(self.progress, ignore_errors=True)
+
     def publish(self, history: list[dict]) -> None:
         """The finished run's declared outputs from its progress; then the progress goes, so a
         later run of this folder starts afresh."""
@@ -83,6 +96,26 @@ class RunFolder:
         if self._lock is not None:
             self._lock.close()
         shutil.rmtree(self.progress)
+
+
+def failed_runs(summaries) -> list[tuple[Path, str]]:
+    """(train.json, reason) of every run among `summaries` whose training failed."""
+    failed = []
+    for path in map(Path, summaries):
+        summary = json.loads(path.read_text())
+        if summary.get("status") == "failed":
+            failed.append((path, summary.get("failure", "no reason recorded")))
+    return failed
+
+
+def failure_message(failed: list[tuple[Path, str]], total: int) -> str:
+    """One sentence for the end of a workflow run: which runs failed, why, how to retry."""
+    runs = "; ".join(f"{path.parent} ({reason})" for path, reason in failed)
+    retry = " ".join(str(path) for path, _ in failed)
+    return (
+        f"{len(failed)} of {total} training run(s) failed and are listed as failed in the "
+        f"reports: {runs}; after fixing, retry with: snakemake --forcerun {retry}"
+    )
 
 
 def source_digest(cls: type) -> str:

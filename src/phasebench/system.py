@@ -31,7 +31,7 @@ class System:
     `state_names` (or a property when the dimension is a parameter), `canonical`, `separable`,
     `default_integrator` (with a comment saying why), `parameters` (name -> default) and
     `structural` (the parameters that shape the state, such as a number of masses: they cannot
-    be swept per trajectory); and
+    be swept per trajectory), `positive` (the parameters that must be > 0, such as masses); and
     implement `hamiltonian` (written with `self.xp(x)` so that it also takes torch tensors),
     `vector_field` and `sample_initial`. Optional: `invariants` beyond energy, `sample_ood` for
     the out-of-distribution test split, and `reference_initial_states` for a published data set.
@@ -51,6 +51,7 @@ class System:
     default_n_trajectories: ClassVar[int] = 128
     parameters: ClassVar[dict[str, float]] = {}
     structural: ClassVar[tuple[str, ...]] = ()
+    positive: ClassVar[tuple[str, ...]] = ()
 
     xp = staticmethod(namespace)
 

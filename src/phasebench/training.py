@@ -24,9 +24,10 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from phasebench import registry
 from phasebench.convergence import judge
 from phasebench.data import load_split, open_store
-from phasebench.errors import PhasebenchError
+from phasebench.errors import PhasebenchError, PluginError
 from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
 from phasebench.model import build_model, check_output, precision_dtype, sliding_windows
@@ -320,7 +321,11 @@ def train(
     pl.seed_everything(seed, workers=True, verbose=False)
     torch.set_num_threads(training["threads"])
     spec = spec_from_store(open_store(data))
-    module = PluginModule(plugin, hparams, spec.to_dict(), training)
+    folder = RunFolder(out)
+    try:
+        module = PluginModule(plugin, hparams, spec.to_dict(), training)
+    except PluginError as err:  # the plugin's own fault: recorded, the other runs go on
+        return record_failure(folder, plugin, hparams, seed, err)
     # A terminal shows Lightning's progress bar; a log file (Snakemake, a cluster) a line an epoch.
     module.epoch_lines = not sys.stderr.isatty()
     model = module.model
@@ -333,7 +338,6 @@ def train(
         training["batch_size"],
         training.get("pin_memory", False),
     )
-    folder = RunFolder(out)
     folder.claim(
         {
             "plugin": plugin,
@@ -384,6 +388,8 @@ def train(
             datamodule=data_module,
             ckpt_path=folder.resume if resumed_from is not None else None,
         )
+    except PluginError as err:
+        return record_failure(folder, plugin, hparams, seed, err)
     except SIGTERMException as stop:
         # Lightning exits with status 0 on SIGTERM; the job must fail so that it is run again.
         raise PhasebenchError(
@@ -426,4 +432,28 @@ def train(
     folder.publish(module.history)
     # Last, so that train.json exists only beside a complete set of outputs.
     (out / "train.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def record_failure(folder: RunFolder, plugin: str, hparams: dict, seed: int, err) -> dict:
+    """A run whose plugin cannot be imported, built or trained: its outputs say `status:
+    failed` and why, like a diverged run's say `diverged`, so that the other runs and the
+    reports complete; the workflow's last rule (check_runs) still fails, naming it."""
+    print(f"phasebench: {err}", file=sys.stderr, flush=True)
+    scanned = registry.discover("models")[0].get(plugin)
+    summary = {
+        "plugin": plugin,
+        "family": scanned.attrs.get("family", "other") if scanned else "other",
+        "hparams": hparams,
+        "seed": seed,
+        "status": "failed",
+        "failure": str(err),
+        "epochs": 0,
+        "steps": 0,
+        "wall_time_s": 0.0,
+        "best_val_loss": None,
+        "final_val_loss": None,
+    }
+    folder.publish_failure()
+    (folder.out / "train.json").write_text(json.dumps(summary, indent=2))
     return summary

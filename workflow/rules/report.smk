@@ -67,6 +67,12 @@ rule report_index:
             skipped=PLAN["skipped"],
             sweeps=PLAN["sweeps"],
             select_by=PLAN["select_by"],
+            # Links from the overview; each study is its own target of rule all.
+            studies=(
+                [{"title": "Attention kernels", "path": "studies/attention_kernels.html"}]
+                if PLAN["studies"]["attention_kernels"]["enabled"]
+                else []
+            ),
         ),
     log:
         notebook="results/logs/reports/index.ipynb",
