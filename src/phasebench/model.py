@@ -17,6 +17,9 @@ class ModelPlugin(nn.Module):
     Subclasses set, as literals (the registry reads them without importing): `name`, `family`,
     `input_steps`, `output_steps` and `requires` (system capabilities such as "canonical"), and
     take their hyperparameters as keyword arguments with defaults: `__init__(self, spec, ...)`.
+
+    A plugin that requires "particles" is given each trajectory's particle features too:
+    `forward(window, features (B, particles, n_features))`; the others see states only.
     """
 
     abstract = True
@@ -38,9 +41,20 @@ class ModelPlugin(nn.Module):
         params = list(inspect.signature(cls.__init__).parameters.values())[2:]
         return {p.name: p.default for p in params if p.kind in named}
 
+    @property
+    def takes_features(self) -> bool:
+        return "particles" in self.requires
+
+    def step(self, window: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward`, with the particle features where the plugin takes them."""
+        return self(window, features) if self.takes_features else self(window)
+
     @torch.no_grad()
-    def rollout(self, window: torch.Tensor, n_steps: int) -> torch.Tensor:
-        """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`.
+    def rollout(
+        self, window: torch.Tensor, n_steps: int, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`
+        (with the particle features `(B, particles, F)` of a particle model).
 
         Returns `(B, input_steps + n_steps, D)`, the given window included.
         """
@@ -50,11 +64,19 @@ class ModelPlugin(nn.Module):
         out[:, :k] = window
         t = k
         while t < total:
-            nxt = self(out[:, t - self.input_steps : t])
+            nxt = self.step(out[:, t - self.input_steps : t], features)
             take = min(nxt.shape[1], total - t)
             out[:, t : t + take] = nxt[:, :take]
             t += take
         return out
+
+
+def roll_out(model: ModelPlugin, window, n_steps: int, features=None) -> torch.Tensor:
+    """`model.rollout`, given the particle features only where the plugin takes them (a plugin
+    that overrides `rollout` for states alone keeps working)."""
+    if model.takes_features:
+        return model.rollout(window, n_steps, features)
+    return model.rollout(window, n_steps)
 
 
 def precision_dtype(precision) -> torch.dtype:
