@@ -164,3 +164,21 @@ def test_linear_moves_along_the_momenta():
     out = model(window, features)[:, 0]
     torch.testing.assert_close(out[:, :15], window[:, 0, :15] + spec.dt * window[:, 0, 15:])
     torch.testing.assert_close(out[:, 15:], window[:, 0, 15:])
+
+
+def test_a_float64_store_trains_a_float32_particle_model(tmp_path):
+    """The data module casts a float64 store to the weights' dtype (it used to hand float64
+    windows and features to float32 layers, which failed in the first matrix product)."""
+    from phasebench.training import PluginModule, TrajectoryWindows
+
+    path, _ = particle_store(tmp_path, dtype="float64")
+    spec = spec_from_store(xr.open_zarr(path))
+    module = PluginModule("particle_transformer", {"width": 16, "depth": 1}, spec.to_dict(), {
+        "precision": "32", "loss": "mse", "compile": False,
+    })  # fmt: skip
+    data = TrajectoryWindows(path, 1, 1, 16, features=True, dtype=torch.float32)
+    data.setup("fit")
+    window, target, features = next(iter(data.train_dataloader()))
+    assert window.dtype == target.dtype == features.dtype == torch.float32
+    assert features.shape == (16, 5, 1)
+    assert torch.isfinite(module.loss(window, target, features))

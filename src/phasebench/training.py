@@ -103,11 +103,14 @@ class TrajectoryWindows(pl.LightningDataModule):
         batch_size: int,
         pin_memory=False,
         features: bool = False,
+        dtype: torch.dtype | None = None,
     ):
-        """`features`: serve each window's particle features too (a particle model's)."""
+        """`features`: serve each window's particle features too (a particle model's);
+        `dtype`: the model's weights' dtype, which the data is cast to (a float64 store trains
+        a float32 model)."""
         super().__init__()
         self.store, self.batch_size, self.pin_memory = Path(store), batch_size, pin_memory
-        self.features = features
+        self.features, self.dtype = features, dtype
         self.input_steps, self.output_steps = input_steps, output_steps
 
     def setup(self, stage: str | None = None):
@@ -118,7 +121,9 @@ class TrajectoryWindows(pl.LightningDataModule):
         # The windows live on the training device once, so a batch is one index on the device.
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         split = {
-            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps]).to(device)
+            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps]).to(
+                device, self.dtype
+            )
             for s in ("train", "val")
         }
         features = {s: particle_features(ds, s) for s in ("train", "val")}
@@ -363,6 +368,7 @@ def train(
         training["batch_size"],
         training.get("pin_memory", False),
         features=model.takes_features,
+        dtype=precision_dtype(training["precision"]),
     )
     folder = RunFolder(out)
     folder.claim(
