@@ -182,3 +182,29 @@ def test_a_float64_store_trains_a_float32_particle_model(tmp_path):
     assert window.dtype == target.dtype == features.dtype == torch.float32
     assert features.shape == (16, 5, 1)
     assert torch.isfinite(module.loss(window, target, features))
+
+
+def test_rotated_test_data_leave_the_egnn_error_and_change_the_transformer_s():
+    from phasebench.evaluation import one_step_error, rotated
+    from phasebench.integrators import INTEGRATORS
+
+    system = build_system("nbody_charged")
+    rng = np.random.default_rng(4)
+    features = system.sample_features(rng, 6)
+    bound = system.with_features(features)
+    truth = INTEGRATORS["stormer_verlet"](
+        bound.vector_field, bound.sample_initial(rng, 6), 0.1, 3, 20
+    )
+    turned = rotated(truth, 5, 3)
+    lengths = np.linalg.norm(truth.reshape(6, 4, 10, 3), axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(turned.reshape(6, 4, 10, 3), axis=-1), lengths)
+    assert np.abs(turned - truth).max() > 0.1
+    spec = system_spec(system)
+    egnn, transformer = built("egnn", spec), built("particle_transformer", spec)
+    same = one_step_error(egnn, truth, features), one_step_error(egnn, turned, features)
+    assert same[0] == pytest.approx(same[1], rel=1e-6)
+    other = (
+        one_step_error(transformer, truth, features),
+        one_step_error(transformer, turned, features),
+    )
+    assert other[0] != pytest.approx(other[1], rel=1e-3)

@@ -233,6 +233,9 @@ def evaluate(
     if torch.cuda.is_available():
         _, seconds, steps, _ = _model_predictor(model, "cuda")(test, {}, test_features)
         scalars["inference_ms_per_step_gpu"] = 1e3 * seconds / steps
+    if test_features is not None and int(ds.attrs.get("space_dim", 0)) >= 2:
+        turned = rotated(test, int(ds.attrs["particles"]), int(ds.attrs["space_dim"]))
+        scalars["rotated_one_step_error"] = one_step_error(model, turned, test_features)
     windows = true_windows(model, test)[:STRUCTURE_WINDOWS]
     given = window_features(model, test, test_features)
     structure = map_structure_errors(
@@ -264,6 +267,19 @@ def evaluate(
         spent["wall_s"] = train_summary["wall_time_s"]
         scalars["budget_curve"] = [*budget_curve(budgets, ds, data, settings), {**spent, **final}]
     return _finish(curves, scalars, ds)
+
+
+def rotated(states: np.ndarray, particles: int, space_dim: int, seed: int = 0) -> np.ndarray:
+    """Particle states `(..., D)` with every position and momentum turned by one fixed random
+    rotation (a seeded orthogonal matrix of determinant 1): the same physics, seen from
+    another angle. A rotation-equivariant model's relative error does not change."""
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.normal(size=(space_dim, space_dim)))
+    turn = q * np.sign(np.diag(r))
+    if np.linalg.det(turn) < 0:
+        turn[:, 0] *= -1
+    vectors = states.reshape(*states.shape[:-1], 2 * particles, space_dim)
+    return (vectors @ turn.T).reshape(states.shape).astype(states.dtype)
 
 
 # What training recorded about its stop (phasebench.convergence), carried into the scalars.

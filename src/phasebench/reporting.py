@@ -385,6 +385,19 @@ def plot_phase_portraits(results_dir, system: str, models, seed: int, trajectory
     return fig
 
 
+def rotation_table(scalars: pd.DataFrame) -> pd.DataFrame:
+    """One-step error on the test split as stored and turned by a fixed rotation (particle
+    systems), seed means per model: equal for a rotation-equivariant model."""
+    if "rotated_one_step_error" not in scalars:
+        return pd.DataFrame()
+    rows = scalars.dropna(subset=["rotated_one_step_error"])
+    table = rows.groupby("model", sort=False)[["one_step_error", "rotated_one_step_error"]].mean()
+    table["ratio"] = table["rotated_one_step_error"] / table["one_step_error"]
+    return table.sort_values("one_step_error").rename(
+        columns={"one_step_error": "test", "rotated_one_step_error": "rotated test"}
+    )
+
+
 def pareto_front(cost: np.ndarray, error: np.ndarray) -> np.ndarray:
     """Indices of the points no other point beats in both cost and error, by cost."""
     order = np.argsort(cost, kind="stable")
