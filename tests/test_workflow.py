@@ -307,14 +307,15 @@ def test_vpt_paper_configuration_runs_with_short_training(workflow_copy):
     assert all(model in html for model in ("vpt", "vpff", "transformer", "lstm"))
 
 
-PARTICLE_MODELS = ["gnn", "egnn", "particle_transformer", "particle_performer"]
+PARTICLE_MODELS = ["gnn", "egnn", "particle_transformer"]
 
 
 @pytest.fixture(scope="module")
 def particle_run(tmp_path_factory):
     """The particle CI experiment (nbody_charged, particle models and a flattened baseline)."""
     root = copy_workflow(tmp_path_factory.mktemp("particles"))
-    result = snakemake(root, "--cores", "2", "--configfile", "configs/ci-particles.yaml")
+    args = ("--cores", "2", "--configfile", "configs/ci-particles.yaml")
+    result = snakemake(root, *args, timeout=1800)  # minutes on a busy machine
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
@@ -328,10 +329,13 @@ def test_particle_experiment_runs_the_dag_and_particle_models_beat_linear(partic
         model: json.loads((results / f"eval/nbody_charged/{model}/seed0.json").read_text())
         for model in [*PARTICLE_MODELS, "linear", "resnet"]
     }
-    linear = scalars["linear"]
+    # The EGNN protocol's measure: the test position MSE, here at the end of the rollouts.
+    linear = scalars["linear"]["final_position_mse"]
     for model in PARTICLE_MODELS:
-        assert scalars[model]["one_step_error"] < linear["one_step_error"], model
-        assert scalars[model]["final_position_mse"] < linear["final_position_mse"], model
+        assert scalars[model]["final_position_mse"] < linear, model
+    # The rotated test data leave the E(n)-equivariant model's error unchanged.
+    egnn = scalars["egnn"]
+    assert egnn["rotated_one_step_error"] == pytest.approx(egnn["one_step_error"], rel=1e-4)
     html = (results / "reports/nbody_charged.html").read_text()
     for model in [*PARTICLE_MODELS, "linear", "resnet"]:
         assert model in html
