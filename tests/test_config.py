@@ -66,7 +66,7 @@ def test_variants_are_separate_models_with_merged_settings():
         ({"systems": ["moon"]}, "systems[0] names unknown system 'moon'; available: coupled_osc"),
         (
             {"systems": [{"name": "coupled_oscillator", "n_trajectory": 3}]},
-            "unknown key 'n_trajectory' in systems[0]; accepted keys: dt, dtype",
+            "unknown key 'n_trajectory' in systems[0]; accepted keys: burn_in, dt, dtype",
         ),
         (
             {"systems": [{"name": "coupled_oscillator", "params": {"mass": 2}}]},
@@ -113,13 +113,19 @@ def test_incompatible_pairs_are_skipped_with_a_reason(workflow_copy):
     )
     plan = resolve({}, root=workflow_copy)
     assert {"system": "coupled_oscillator", "model": "odd_only"} not in plan["runs"]
-    assert plan["skipped"] == [
+    assert [s for s in plan["skipped"] if s["model"] == "odd_only"] == [
         {
             "system": "coupled_oscillator",
             "model": "odd_only",
             "reason": "odd_only requires odd_dimension, which coupled_oscillator lacks",
         }
     ]
+    # The particle models need a particle system.
+    assert {
+        "system": "coupled_oscillator",
+        "model": "egnn",
+        "reason": "egnn requires particles, which coupled_oscillator lacks",
+    } in plan["skipped"]
 
 
 def test_grid_expands_to_named_variants_in_order():

@@ -25,6 +25,7 @@ def test_stormer_verlet_energy_stays_bounded_without_drift_over_ten_thousand_ste
 @pytest.mark.parametrize(
     ("name", "ratio"),
     [
+        ("symplectic_euler", 2),
         ("stormer_verlet", 4),
         ("yoshida4", 16),
         ("yoshida6", 64),
@@ -85,7 +86,7 @@ def test_rk4_is_accurate_but_drifts_where_verlet_stays_bounded(oscillator):
     assert drift(stormer_verlet) < drift(rk4)
 
 
-@pytest.mark.parametrize("name", ["stormer_verlet", "yoshida4", "yoshida6"])
+@pytest.mark.parametrize("name", ["symplectic_euler", "stormer_verlet", "yoshida4", "yoshida6"])
 def test_split_field_path_equals_the_whole_field_path(name):
     """The chain defines velocity(p) and force(q); a plain function forces the generic path."""
     chain = build_system("oscillator_chain", {"n": 5, "beta": 0.3})

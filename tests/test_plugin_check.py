@@ -14,7 +14,7 @@ from phasebench.model import ModelPlugin
 from phasebench.scaffold import render
 from phasebench.spec import SystemSpec
 
-from conftest import FLAT_FORWARD, TWO_STEPS_FORWARD, make_checkout, tool_env
+from conftest import FLAT_FORWARD, REPO, TWO_STEPS_FORWARD, make_checkout, tool_env
 
 # Returns the predicted states only, without the given window: two steps short of the contract.
 SHORT_ROLLOUT = """
@@ -201,8 +201,8 @@ def test_a_misspelt_requirement_is_an_error(checked):
     root, result = checked
     assert line_of(result, "misspelt") == (
         f"FAIL model  misspelt: {root}/plugins/models/misspelt.py:5: requires = ('canonnical',), "
-        "but it takes a tuple of 'canonical' and/or 'even_dimension' (the capabilities a system "
-        "may have)"
+        "but it takes a tuple of 'canonical' and/or 'even_dimension' and/or 'particles' (the "
+        "capabilities a system may have)"
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from phasebench.config import gpu_present
 
-from conftest import CHROMIUM_FLAGS, REPO, copy_workflow, job_counts, snakemake
+from conftest import CHROMIUM_FLAGS, REPO, copy_workflow, job_counts, phasebench_cli, snakemake
 
 DROP_IN = '''
 """A linear one-step map x_{n+1} = x_n + A x_n, dropped in by a test."""
@@ -422,3 +422,39 @@ def test_vpt_paper_configuration_runs_with_short_training(workflow_copy):
     assert vpt["det_error"] < 1e-5  # the learned map keeps volume (float32 Jacobian)
     html = (results / "reports/rigid_body.html").read_text()
     assert all(model in html for model in ("vpt", "vpff", "transformer", "lstm"))
+
+
+PARTICLE_MODELS = ["gnn", "egnn", "particle_transformer"]
+
+
+@pytest.fixture(scope="module")
+def particle_run(tmp_path_factory):
+    """The particle CI experiment (nbody_charged, particle models and a flattened baseline)."""
+    root = copy_workflow(tmp_path_factory.mktemp("particles"))
+    args = ("--cores", "2", "--configfile", "configs/ci-particles.yaml")
+    result = snakemake(root, *args, timeout=1800)  # minutes on a busy machine
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+@pytest.mark.slow
+def test_particle_experiment_runs_the_dag_and_particle_models_beat_linear(particle_run):
+    results = particle_run / "results"
+    store = results / "data/nbody_charged.zarr"
+    assert phasebench_cli("data", "check", str(store), root=particle_run).returncode == 0
+    scalars = {
+        model: json.loads((results / f"eval/nbody_charged/{model}/seed0.json").read_text())
+        for model in [*PARTICLE_MODELS, "linear", "resnet"]
+    }
+    # The EGNN protocol's measure: the test position MSE, here at the end of the rollouts.
+    linear = scalars["linear"]["final_position_mse"]
+    for model in PARTICLE_MODELS:
+        assert scalars[model]["final_position_mse"] < linear, model
+    # The rotated test data leave the E(n)-equivariant model's error unchanged.
+    egnn = scalars["egnn"]
+    assert egnn["rotated_one_step_error"] == pytest.approx(egnn["one_step_error"], rel=1e-4)
+    html = (results / "reports/nbody_charged.html").read_text()
+    for model in [*PARTICLE_MODELS, "linear", "resnet"]:
+        assert model in html
+    assert "Traceback" not in html
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html

@@ -214,6 +214,12 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             )
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
+        n_steps = entry["n_steps"] or info.attrs.get("default_n_steps")
+        if entry["burn_in"] and n_steps and n_steps - entry["burn_in"] < 1:
+            raise ConfigError(
+                f"{source}: {where}.burn_in {entry['burn_in']} leaves no step of n_steps "
+                f"{n_steps} to store; burn_in must be below n_steps"
+            )
         n = entry["n_trajectories"] or info.attrs.get("default_n_trajectories")
         if n and split_sizes(n, entry["splits"])["train"] < 1:
             raise ConfigError(
@@ -225,6 +231,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         data_integrator = integrator or info.attrs.get("default_integrator", "rk4")
         entry["reference_integrators"] = list(dict.fromkeys([data_integrator, "rk4"]))
         entry["canonical"] = bool(info.attrs.get("canonical", True))
+        entry["particles"] = bool(info.attrs.get("particle_system", False))
         # A system whose dimension is a parameter has no literal state_names (dim unknown here).
         entry["dim"] = len(info.attrs["state_names"]) if "state_names" in info.attrs else None
         entry["plugin_path"] = str(info.path)
@@ -487,7 +494,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
     models = _resolve_models(config, schema, source, plugins["models"])
     runs, skipped = [], []
     for system, settings in systems.items():
-        caps = system_capabilities(settings["canonical"], settings["dim"])
+        caps = system_capabilities(settings["canonical"], settings["dim"], settings["particles"])
         for model, spec in models.items():
             missing = missing_capabilities(spec["requires"], caps)
             if missing:
@@ -592,7 +599,7 @@ def check_local_accelerators(plan: dict, source: str = "config") -> None:
 
 def simulate_settings(system: dict) -> dict:
     """What the simulate job needs: the system entry without its DAG bookkeeping."""
-    bookkeeping = ("plugin_path", "canonical", "dim", "reference_integrators")
+    bookkeeping = ("plugin_path", "canonical", "particles", "dim", "reference_integrators")
     return {k: v for k, v in system.items() if k not in bookkeeping}
 
 

@@ -70,35 +70,59 @@ def resolve_settings(system: System, settings: dict) -> dict:
     return resolved
 
 
-def _own(system: System, swept: dict[str, np.ndarray], i: int) -> System:
-    """The system with trajectory i's swept parameters (itself when nothing is swept)."""
-    return system.for_trajectories({name: values[i : i + 1] for name, values in swept.items()})
+def _own(system: System, swept: dict[str, np.ndarray], i: int, features=None) -> System:
+    """The system with trajectory i's swept parameters and particle features (`features` holds
+    that trajectory's alone, or None)."""
+    own = system.for_trajectories({name: values[i : i + 1] for name, values in swept.items()})
+    return own.with_features(features)
 
 
-def _initial_states(system: System, settings: dict, seeds: np.ndarray, swept: dict) -> np.ndarray:
+def _row(features: np.ndarray | None, i: int) -> np.ndarray | None:
+    """Trajectory i's particle features, kept two-dimensional, or None."""
+    return None if features is None else features[i : i + 1]
+
+
+def _features(system: System, rng: np.random.Generator, n: int) -> np.ndarray | None:
+    """Particle features `(n, particles, features)` of a particle system, else None."""
+    if not system.particle_system:
+        return None
+    return np.asarray(system.sample_features(rng, n), np.float64)
+
+
+def _initial_states(system: System, settings: dict, seeds: np.ndarray, swept: dict):
+    """Initial states and particle features (None for other systems). One seed per trajectory,
+    so that any trajectory can be regenerated on its own; each state is drawn by the system
+    with the trajectory's own parameters and features (Kepler's orbits depend on G and the
+    masses, a particle system may use its masses)."""
     if settings["initial_conditions"] == "reference":
-        return np.asarray(system.reference_initial_states(), dtype=np.float64)
-    # One seed per trajectory, so that any trajectory can be regenerated on its own; drawn by
-    # the system with the trajectory's own parameters (Kepler's orbits depend on G and masses).
-    return np.concatenate([
-        _own(system, swept, i).sample_initial(np.random.default_rng(s), 1)
-        for i, s in enumerate(seeds)
-    ])  # fmt: skip
+        return np.asarray(system.reference_initial_states(), dtype=np.float64), None
+    states, features = [], []
+    for i, s in enumerate(seeds):
+        drawn = _features(system, np.random.default_rng([s, 3]), 1)
+        states.append(_own(system, swept, i, drawn).sample_initial(np.random.default_rng(s), 1))
+        features.append(drawn)
+    return np.concatenate(states), None if features[0] is None else np.concatenate(features)
 
 
-def _ood_states(system: System, n: int, seed: int) -> np.ndarray:
-    states = system.sample_ood(np.random.default_rng([seed, 1]), n) if n else None
+def _ood_states(system: System, n: int, seed: int, features) -> np.ndarray:
+    bound = system.with_features(features)
+    states = bound.sample_ood(np.random.default_rng([seed, 1]), n) if n else None
     return np.empty((0, system.dim)) if states is None else np.asarray(states, np.float64)
 
 
-def _swept_ood_states(system: System, swept: dict, first: int, n: int, seed: int, held_out: bool):
+def _swept_ood_states(
+    system: System, swept: dict, first: int, n: int, seed: int, held_out: bool, features
+):
     """The n out-of-distribution states of a sweep, each drawn by the system with its own
-    parameters: in-distribution states where the parameters are held out, else `sample_ood`."""
+    parameters (and features): in-distribution states where the parameters are held out, else
+    `sample_ood`."""
     rng = np.random.default_rng([seed, 1])
+    sampler = "sample_initial" if held_out else "sample_ood"
     states = [
-        getattr(_own(system, swept, first + i), "sample_initial" if held_out else "sample_ood")(
-            rng, 1
-        )
+        getattr(
+            _own(system, swept, first + i, None if features is None else features[i : i + 1]),
+            sampler,
+        )(rng, 1)
         for i in range(n)
     ]
     return (
@@ -106,6 +130,21 @@ def _swept_ood_states(system: System, swept: dict, first: int, n: int, seed: int
         if n
         else np.empty((0, system.dim))
     )
+
+
+def bind_trajectories(system: System, ds: xr.Dataset, split: str | None = None, trailing=0):
+    """`system` with the swept parameters and particle features of every trajectory of `ds`
+    (of one split), shaped for states `(n, D)` (trailing = 0) or `(n, T, D)` (trailing = 1)."""
+    swept = system.for_trajectories(trajectory_parameters(ds, split), trailing)
+    return swept.with_features(particle_features(ds, split), trailing)
+
+
+def particle_features(ds: xr.Dataset, split: str | None = None) -> np.ndarray | None:
+    """`(n, particles, features)` of every trajectory (of one split); None if not particles."""
+    if "particle_features" not in ds:
+        return None
+    mask = slice(None) if split is None else (ds["split"] == split).values
+    return ds["particle_features"].values[mask].astype(np.float64)
 
 
 def _draw_sweep(sweep: dict, n: int, n_ood: int, seed: int) -> dict[str, np.ndarray]:
@@ -131,20 +170,31 @@ def trajectory_parameters(ds: xr.Dataset, split: str | None = None) -> dict[str,
     return {name: ds[f"param_{name}"].values[mask] for name in swept}
 
 
-def relative_invariant_errors(invariants: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per invariant `(n, T)`, |I(x_t) − I(x_0)| / |I(x_0)| (absolute where I(x_0) ≈ 0)."""
+def relative_invariant_errors(
+    invariants: dict[str, np.ndarray], scales: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Per invariant `(n, T)`, |I(x_t) − I(x_0)| / s with s = |I(x_0)| or the system's
+    `invariant_scales` at x_0 (`(n, 1)` each); absolute where s ≈ 0."""
     errors = {}
     for name, values in invariants.items():
-        scale = np.where(np.abs(values[:, :1]) > 1e-12, np.abs(values[:, :1]), 1.0)
+        size = np.abs(values[:, :1]) if scales is None else scales[name]
+        scale = np.where(size > 1e-12, size, 1.0)
         errors[name] = np.abs(values - values[:, :1]) / scale
     return errors
 
 
 def validate(
-    system: System, states: np.ndarray, invariants: dict, settings: dict, swept=None
+    system: System,
+    states: np.ndarray,
+    invariants: dict,
+    settings: dict,
+    swept=None,
+    features=None,
+    scales=None,
 ) -> dict:
     """Check freshly integrated data; the outcome goes into the store's attributes. `swept`:
-    per-trajectory parameter values of a sweep."""
+    per-trajectory parameter values of a sweep; `features`: particle features; `scales`: the
+    system's invariant scales at t = 0."""
     swept = swept or {}
     integrator, dt = settings["integrator"], settings["dt"]
     if not np.isfinite(states).all():
@@ -152,7 +202,7 @@ def validate(
             f"simulating {system.name} with {integrator} at dt={dt} gave non-finite states; "
             "lower dt or raise substeps"
         )
-    errors = {k: float(v.max()) for k, v in relative_invariant_errors(invariants).items()}
+    errors = {k: float(v.max()) for k, v in relative_invariant_errors(invariants, scales).items()}
     worst = max(errors, key=errors.get)
     if errors[worst] > settings["invariant_tolerance"]:
         raise DataError(
@@ -173,7 +223,7 @@ def validate(
         # One at a time: the reference integrator calls the field with one state.
         exact = np.concatenate([
             INTEGRATORS["reference"](
-                _own(system, swept, i).vector_field,
+                _own(system, swept, i, _row(features, i)).vector_field,
                 x0[i : i + 1], dt, states.shape[1] - 1,
             )
             for i in range(n_ref)
@@ -193,23 +243,31 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     dt, integrator = settings["dt"], settings["integrator"]
     seeds = np.random.SeedSequence(settings["seed"]).generate_state(n)
     n_ood, sweep = round(settings.get("ood_fraction", 0.0) * n), settings.get("sweep") or {}
+    ood_features = _features(system, np.random.default_rng([settings["seed"], 4]), n_ood)
     held_out = holds_out_parameters(sweep)
     # Out of distribution by its parameters (held out): the usual initial states with unseen
     # parameters; else by its states, where the system has such states.
-    ood = None if held_out else _ood_states(system, n_ood, settings["seed"])
+    ood = None if held_out else _ood_states(system, n_ood, settings["seed"], ood_features)
     n_ood = n_ood if held_out else len(ood)
     swept = _draw_sweep(sweep, n, n_ood, settings["seed"])
     if sweep:  # drawn again, each by the system with its trajectory's own parameters
-        ood = _swept_ood_states(system, swept, n, n_ood, settings["seed"], held_out)
-    x0 = np.concatenate([_initial_states(system, settings, seeds, swept), ood])
-    field = system.for_trajectories(swept).vector_field
-    states = INTEGRATORS[integrator](field, x0, dt, n_steps, substeps)
-    invariants = system.for_trajectories(swept, trailing=1).invariants(states)
-    outcome = validate(system, states, invariants, settings, swept)
+        ood = _swept_ood_states(system, swept, n, n_ood, settings["seed"], held_out, ood_features)
+    x0, features = _initial_states(system, settings, seeds, swept)
+    x0 = np.concatenate([x0, ood])
+    if features is not None:
+        features = np.concatenate([features, ood_features[:n_ood]])
+    field = system.for_trajectories(swept).with_features(features).vector_field
+    # The burned-in steps are integrated, not stored: the store begins at t = burn_in·dt.
+    burn_in = settings.get("burn_in") or 0
+    states = INTEGRATORS[integrator](field, x0, dt, n_steps, substeps)[:, burn_in:]
+    timed = system.for_trajectories(swept, trailing=1).with_features(features, trailing=1)
+    invariants = timed.invariants(states)
+    scales = timed.invariant_scales(states[:, :1])
+    outcome = validate(system, states, invariants, settings, swept, features, scales)
     energy = invariants.pop("energy")
     labels = _split_labels(np.random.default_rng(seeds[0]), n, len(ood), settings["splits"])
-    time = np.arange(n_steps + 1) * dt
-    traj_bytes = (n_steps + 1) * system.dim * np.dtype(settings["dtype"]).itemsize
+    time = np.arange(burn_in, n_steps + 1) * dt
+    traj_bytes = len(time) * system.dim * np.dtype(settings["dtype"]).itemsize
     dims = ("trajectory", "time")
     # OOD trajectories carry seed -1: they come from one generator, not per-trajectory seeds.
     all_seeds = np.concatenate([seeds.astype(np.int64), -np.ones(len(ood), np.int64)])
@@ -227,6 +285,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
                 f"param_{name}": ("trajectory", values, _described(f"system parameter {name}"))
                 for name, values in swept.items()
             },
+            **_particle_variables(system, features),
         },
         coords={
             "trajectory": np.arange(len(x0)),
@@ -247,12 +306,27 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "initial_conditions": settings["initial_conditions"],
             # Attributes cannot be None in Zarr: 0 means "train on the whole trajectories".
             "train_horizon": settings.get("train_horizon") or 0.0,
+            "burn_in": burn_in,
+            "particles": system.particles,
+            "space_dim": system.space_dim,
             **outcome,
             **provenance(repo_root(), config_hash(settings)),
         },
     )
-    ds["state"].encoding["chunks"] = (max(1, CHUNK_BYTES // traj_bytes), n_steps + 1, system.dim)
+    ds["state"].encoding["chunks"] = (max(1, CHUNK_BYTES // traj_bytes), len(time), system.dim)
+    if features is not None:
+        names = np.array(system.feature_names, dtype=object)
+        ds = ds.assign_coords(feature=("feature", names), particle=np.arange(system.particles))
     return ds
+
+
+def _particle_variables(system: System, features) -> dict:
+    """`particle_features (trajectory, particle, feature)` of a particle system."""
+    if features is None:
+        return {}
+    long_name = f"fixed per-particle features ({', '.join(system.feature_names)})"
+    dims = ("trajectory", "particle", "feature")
+    return {"particle_features": (dims, features, _described(long_name))}
 
 
 def write_store(ds: xr.Dataset, path: Path) -> None:

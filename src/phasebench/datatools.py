@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from phasebench.data import SPLITS, open_store, relative_invariant_errors, trajectory_parameters
+from phasebench.data import (
+    SPLITS,
+    bind_trajectories,
+    open_store,
+    relative_invariant_errors,
+    trajectory_parameters,
+)
 from phasebench.errors import DataError
 from phasebench.system import build_system
 
@@ -30,6 +36,7 @@ def summary(path: Path) -> str:
         f"{ds.sizes['dof']} dof ({', '.join(map(str, ds['dof'].values))}), "
         f"{ds['state'].dtype}",
         f"  splits        {', '.join(f'{s} {n}' for s, n in splits.items() if n)}",
+        *_particle_lines(ds),
         f"  invariants    {', '.join(json.loads(ds.attrs['invariants']))}",
     ]
     for name, values in trajectory_parameters(ds).items():
@@ -48,6 +55,24 @@ def summary(path: Path) -> str:
     provenance = ("phasebench_version", "git_commit", "config_hash", "created")
     lines += [f"  {key:<13} {ds.attrs.get(key)}" for key in provenance]
     return "\n".join(lines)
+
+
+def _particle_lines(ds) -> list[str]:
+    """What `data show` says of a particle store: the layout and each feature's values."""
+    if "particle_features" not in ds:
+        return []
+    n, d = int(ds.attrs["particles"]), int(ds.attrs["space_dim"])
+    lines = [f"  particles     {n} in {d}D: positions then momenta, particle by particle"]
+    for i, name in enumerate(map(str, ds["feature"].values)):
+        values = ds["particle_features"].values[..., i]
+        distinct = np.unique(values)
+        shown = (
+            ", ".join(f"{v:g}" for v in distinct)
+            if len(distinct) <= 4
+            else f"[{values.min():.3g}, {values.max():.3g}]"
+        )
+        lines.append(f"  feature {name:<5} per particle: {shown}")
+    return lines
 
 
 def check(path: Path) -> list[str]:
@@ -70,8 +95,12 @@ def check(path: Path) -> list[str]:
             f"{path}: its system '{ds.attrs['system']}' cannot be built: {err}"
         ) from None
     tolerance = float(ds.attrs.get("invariant_tolerance", 1e-3))
-    swept = system.for_trajectories(trajectory_parameters(ds), trailing=1)
-    for name, errors in relative_invariant_errors(swept.invariants(states)).items():
+    if system.particle_system and "particle_features" not in ds:
+        problems.append("particle system without its particle_features variable")
+        return problems
+    bound = bind_trajectories(system, ds, trailing=1)
+    scales = bound.invariant_scales(states[:, :1])
+    for name, errors in relative_invariant_errors(bound.invariants(states), scales).items():
         # Stored float32 states carry rounding errors of about 1e-7 of their own.
         if errors.max() > tolerance + 1e-6:
             problems.append(f"relative {name} error {errors.max():.2e} exceeds {tolerance:.0e}")

@@ -18,7 +18,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-from phasebench.data import UNITS, load_split, open_store, trajectory_parameters, write_store
+from phasebench.data import (
+    UNITS,
+    load_split,
+    open_store,
+    particle_features,
+    trajectory_parameters,
+    write_store,
+)
 from phasebench.errors import DataError, PluginError
 from phasebench.integrators import INTEGRATORS
 from phasebench.metrics import (
@@ -33,6 +40,7 @@ from phasebench.model import (
     check_output,
     plugin_label,
     precision_dtype,
+    roll_out,
     sliding_windows,
 )
 from phasebench.spec import SystemSpec
@@ -44,10 +52,11 @@ FORMAT = "phasebench-evaluation/1"
 SPLIT_PREFIXES = {"test": "", "val": "val_", "test_ood": "ood_"}
 STRUCTURE_WINDOWS = 8  # test windows at which the Jacobian of the learned map is measured
 
-# A predictor maps true trajectories (n, T, D), and the values of swept system parameters per
-# trajectory, to predicted ones, the time it took, the number of steps (model calls) it took,
-# and how many leading states it was given.
-Predictor = Callable[[np.ndarray, dict], tuple[np.ndarray, float, int, int]]
+# A predictor maps true trajectories (n, T, D), the values of swept system parameters per
+# trajectory and the particle features (n, particles, F) (None: no particles) to predicted
+# ones, the time it took, the number of steps (model calls) it took, and how many leading
+# states it was given.
+Predictor = Callable[[np.ndarray, dict, np.ndarray | None], tuple[np.ndarray, float, int, int]]
 
 
 def load_model(checkpoint: Path) -> ModelPlugin:
@@ -65,13 +74,30 @@ def load_model(checkpoint: Path) -> ModelPlugin:
     return model.eval()
 
 
-def one_step_error(model: ModelPlugin, truth: np.ndarray) -> float:
+def one_step_error(model: ModelPlugin, truth: np.ndarray, features=None) -> float:
     """Mean relative error of predictions from true windows (teacher forcing)."""
     windows = true_windows(model, truth)
     k = model.input_steps
     with torch.no_grad():
-        prediction = check_output(model, windows[:, :k], model(windows[:, :k])).numpy()
+        given = window_features(model, truth, features)
+        prediction = model.step(windows[:, :k], given)
+        prediction = check_output(model, windows[:, :k], prediction).numpy()
     return float(relative_error(prediction, windows[:, k:].numpy()).mean())
+
+
+def window_features(model: ModelPlugin, truth: np.ndarray, features) -> torch.Tensor | None:
+    """The particle features of each of `true_windows`' windows, for a particle model."""
+    if features is None or not model.takes_features:
+        return None
+    per_trajectory = truth.shape[1] - model.input_steps - model.output_steps + 1
+    tensor = torch.from_numpy(features).to(weights_dtype(model))
+    return tensor.repeat_interleave(per_trajectory, dim=0)
+
+
+def _features_tensor(model: ModelPlugin, features, device="cpu") -> torch.Tensor | None:
+    if features is None or not model.takes_features:
+        return None
+    return torch.from_numpy(features).to(device, weights_dtype(model))
 
 
 def true_windows(model: ModelPlugin, truth: np.ndarray) -> torch.Tensor:
@@ -85,14 +111,15 @@ def weights_dtype(model: ModelPlugin) -> torch.dtype:
 
 
 def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
-    def predict(truth, swept=None):  # a model sees states only, never the parameters
+    def predict(truth, swept=None, features=None):  # never the parameters; particle features
         k, moved = model.input_steps, model.to(device)
         window = torch.from_numpy(truth[:, :k]).to(device, weights_dtype(model))
+        given = _features_tensor(model, features, device)
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.no_grad():  # also for a plugin's own rollout without the decorator
-            prediction = moved.rollout(window, truth.shape[1] - k)
+            prediction = roll_out(moved, window, truth.shape[1] - k, given)
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
@@ -110,10 +137,10 @@ def _model_predictor(model: ModelPlugin, device: str = "cpu") -> Predictor:
 
 
 def _integrator_predictor(system, integrator: str, dt: float) -> Predictor:
-    def predict(truth, swept):
+    def predict(truth, swept, features=None):
         start = time.perf_counter()
         steps = truth.shape[1] - 1
-        field = system.for_trajectories(swept).vector_field
+        field = system.for_trajectories(swept).with_features(features).vector_field
         prediction = INTEGRATORS[integrator](field, truth[:, 0], dt, steps, 1)
         return prediction, time.perf_counter() - start, steps, 1
 
@@ -148,13 +175,19 @@ def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_s
         if split != "test" and not (ds["split"] == split).any():
             continue
         truth, swept = load_split(ds, split, str(data)), trajectory_parameters(ds, split)
-        prediction, seconds, steps, given = predict(truth, swept)
+        features = particle_features(ds, split)
+        prediction, seconds, steps, given = predict(truth, swept, features)
         errors = {"rel_error": relative_error(prediction, truth)}
-        invariants = invariant_errors(system.for_trajectories(swept, 1), prediction, truth)
+        bound = system.for_trajectories(swept, 1).with_features(features, 1)
+        invariants = invariant_errors(bound, prediction, truth)
         errors.update({f"{name}_error": values for name, values in invariants.items()})
         split_scalars = rollout_scalars(errors["rel_error"], invariants, time_axis, settings)
         if one_step is not None:
-            split_scalars["one_step_error"] = one_step(truth, swept)
+            split_scalars["one_step_error"] = one_step(truth, swept, features)
+        if features is not None:  # the EGNN protocol's measure: position MSE at the last state
+            half = truth.shape[-1] // 2
+            last = (prediction[:, -1, :half] - truth[:, -1, :half]) ** 2
+            split_scalars["final_position_mse"] = float(last.mean())
         split_scalars["diverged"] = not bool(np.isfinite(prediction).all())
         if split == "test":
             split_scalars["inference_ms_per_step"] = 1e3 * seconds / steps
@@ -200,7 +233,7 @@ def budget_curve(budgets: Path, ds: xr.Dataset, data: Path, settings: dict) -> l
     curve = []
     for budget in json.loads((Path(budgets) / "budgets.json").read_text()):
         model = load_model(Path(budgets) / budget["file"])
-        prediction, *_ = _model_predictor(model)(truth, {})
+        prediction, *_ = _model_predictor(model)(truth, {}, particle_features(ds, "val"))
         error = relative_error(prediction, truth)
         scalars = rollout_scalars(error, {}, ds["time"].values, settings)
         horizons = {k: _finite_or_none(v) for k, v in scalars.items() if k.startswith("error_t")}
@@ -224,14 +257,27 @@ def evaluate(
     model = load_model(checkpoint)
     ds = open_store(data)
     curves, scalars = _score(
-        ds, data, _model_predictor(model), settings, lambda truth, _: one_step_error(model, truth)
+        ds,
+        data,
+        _model_predictor(model),
+        settings,
+        lambda truth, _, features: one_step_error(model, truth, features),
     )
+    test, test_features = load_split(ds, "test", str(data)), particle_features(ds, "test")
     if torch.cuda.is_available():
-        truth = load_split(ds, "test", str(data))
-        _, seconds, steps, _ = _model_predictor(model, "cuda")(truth, {})
+        _, seconds, steps, _ = _model_predictor(model, "cuda")(test, {}, test_features)
         scalars["inference_ms_per_step_gpu"] = 1e3 * seconds / steps
-    windows = true_windows(model, load_split(ds, "test", str(data)))[:STRUCTURE_WINDOWS]
-    structure = map_structure_errors(model, windows[:, : model.input_steps], ds.attrs["canonical"])
+    if test_features is not None and int(ds.attrs.get("space_dim", 0)) >= 2:
+        turned = rotated(test, int(ds.attrs["particles"]), int(ds.attrs["space_dim"]))
+        scalars["rotated_one_step_error"] = one_step_error(model, turned, test_features)
+    windows = true_windows(model, test)[:STRUCTURE_WINDOWS]
+    given = window_features(model, test, test_features)
+    structure = map_structure_errors(
+        model,
+        windows[:, : model.input_steps],
+        ds.attrs["canonical"],
+        None if given is None else given[:STRUCTURE_WINDOWS],
+    )
     training_diverged = train_summary.get("status") == "diverged"
     scalars = {
         "system": ds.attrs["system"],
@@ -281,6 +327,19 @@ def failed_evaluation(data: Path, train_summary: dict, model_name: str):
     return curves, scalars
 
 
+def rotated(states: np.ndarray, particles: int, space_dim: int, seed: int = 0) -> np.ndarray:
+    """Particle states `(..., D)` with every position and momentum turned by one fixed random
+    rotation (a seeded orthogonal matrix of determinant 1): the same physics, seen from
+    another angle. A rotation-equivariant model's relative error does not change."""
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.normal(size=(space_dim, space_dim)))
+    turn = q * np.sign(np.diag(r))
+    if np.linalg.det(turn) < 0:
+        turn[:, 0] *= -1
+    vectors = states.reshape(*states.shape[:-1], 2 * particles, space_dim)
+    return (vectors @ turn.T).reshape(states.shape).astype(states.dtype)
+
+
 # What training recorded about its stop (phasebench.convergence), carried into the scalars.
 CONVERGENCE_KEYS = ("stop_reason", "best_epoch", "late_improvement", "converged")
 
@@ -292,10 +351,12 @@ def evaluate_integrator(data: Path, integrator: str, settings: dict):
     dt = float(ds.attrs["dt"])
     predict = _integrator_predictor(system, integrator, dt)
 
-    def one_step(truth, swept):
+    def one_step(truth, swept, features):
         start = truth[:, :-1].reshape(-1, truth.shape[-1]).astype(np.float64)
         per_start = {k: np.repeat(v, truth.shape[1] - 1) for k, v in swept.items()}
-        field = system.for_trajectories(per_start).vector_field
+        if features is not None:
+            features = np.repeat(features, truth.shape[1] - 1, axis=0)
+        field = system.for_trajectories(per_start).with_features(features).vector_field
         step = INTEGRATORS[integrator](field, start, dt, 1, 1)[:, 1]
         return float(relative_error(step, truth[:, 1:].reshape(step.shape)).mean())
 

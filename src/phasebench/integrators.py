@@ -47,14 +47,18 @@ def _kick_drift_sequence(weights) -> list[tuple[str, float]]:
 
 
 def _composition(weights):
-    """Compositions of kick–drift–kick Störmer–Verlet steps, for separable H = T(p) + V(q).
+    """Compositions of kick–drift–kick Störmer–Verlet steps, for separable H = T(p) + V(q)."""
+    return _splitting(_kick_drift_sequence(weights))
+
+
+def _splitting(sequence):
+    """A step made of kicks (p += w h F(q)) and drifts (q += w h v(p)), for separable H.
 
     If `field` is the `vector_field` of a system that also defines `velocity(p)` (∂T/∂p) and
     `force(q)` (−∂V/∂q), kicks and drifts call those on contiguous q and p arrays. Otherwise a
     kick evaluates the whole field and keeps its p-part (which depends on q alone), a drift
     keeps its q-part (which depends on p alone).
     """
-    sequence = _kick_drift_sequence(weights)
 
     def integrate(field, x0, dt, n_steps, substeps=1):
         half = np.shape(x0)[1] // 2
@@ -94,6 +98,9 @@ yoshida4 = _composition(YOSHIDA4)
 yoshida4.__doc__ = "Yoshida's composition of three Störmer–Verlet steps: order 4, symplectic."
 yoshida6 = _composition(YOSHIDA6)
 yoshida6.__doc__ = "Yoshida's composition of seven Störmer–Verlet steps: order 6, symplectic."
+# Velocity, then position with the new velocity: the update of the NRI / EGNN N-body data.
+symplectic_euler = _splitting([("kick", 1.0), ("drift", 1.0)])
+symplectic_euler.__doc__ = "Symplectic Euler, kick then drift: order 1, separable H."
 
 
 def implicit_midpoint(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
@@ -154,6 +161,7 @@ def reference(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1
 
 
 INTEGRATORS = {
+    "symplectic_euler": symplectic_euler,
     "stormer_verlet": stormer_verlet,
     "yoshida4": yoshida4,
     "yoshida6": yoshida6,
@@ -162,4 +170,4 @@ INTEGRATORS = {
     "reference": reference,
 }
 # The splitting methods need H = T(p) + V(q).
-SEPARABLE_ONLY = {"stormer_verlet", "yoshida4", "yoshida6"}
+SEPARABLE_ONLY = {"symplectic_euler", "stormer_verlet", "yoshida4", "yoshida6"}

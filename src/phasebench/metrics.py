@@ -23,13 +23,15 @@ def valid_time(error: np.ndarray, time_axis: np.ndarray, threshold: float) -> np
 
 
 def invariant_errors(system: System, prediction: np.ndarray, truth: np.ndarray) -> dict:
-    """Per invariant, |I(x̂_t) − I(x_0)| relative to |I(x_0)| (absolute where I(x_0) ≈ 0)."""
+    """Per invariant, |I(x̂_t) − I(x_0)| relative to the system's `invariant_scales` at x_0
+    (|I(x_0)| by default; absolute where that is ≈ 0)."""
     initial = system.invariants(truth[:, :1].astype(np.float64))
+    sizes = system.invariant_scales(truth[:, :1].astype(np.float64))
     with np.errstate(over="ignore", invalid="ignore"):
         predicted = system.invariants(prediction.astype(np.float64))
         errors = {}
         for name, reference in initial.items():
-            scale = np.where(np.abs(reference) > 1e-12, np.abs(reference), 1.0)
+            scale = np.where(sizes[name] > 1e-12, sizes[name], 1.0)
             errors[name] = np.abs(predicted[name] - reference) / scale
     return errors
 
@@ -60,9 +62,10 @@ def rollout_scalars(
     return scalars
 
 
-def map_structure_errors(model, windows: torch.Tensor, canonical: bool) -> dict:
+def map_structure_errors(model, windows: torch.Tensor, canonical: bool, features=None) -> dict:
     """For a learned map with as many states out as in: mean |det J_f − 1| over `windows`, and on
-    canonical systems mean ‖J_fᵀ Ω J_f − Ω‖_F with Ω = J on every state of the window."""
+    canonical systems mean ‖J_fᵀ Ω J_f − Ω‖_F with Ω = J on every state of the window.
+    `features`: each window's particle features (for a particle model), held fixed."""
     if model.input_steps != model.output_steps:
         return {"det_error": None, "symplectic_error": None}
     exact = _float64_copy(model)
@@ -74,10 +77,11 @@ def map_structure_errors(model, windows: torch.Tensor, canonical: bool) -> dict:
         j[:half, half:], j[half:, :half] = torch.eye(half), -torch.eye(half)
         omega = torch.block_diag(*[j] * windows.shape[1])
     det_errors, symplectic_errors = [], []
-    for window in windows.double():
+    for i, window in enumerate(windows.double()):
+        fixed = None if features is None else features[i : i + 1].double()
 
-        def step(flat, shape=window.shape):
-            return exact(flat.reshape(1, *shape)).reshape(-1)
+        def step(flat, shape=window.shape, fixed=fixed):
+            return exact.step(flat.reshape(1, *shape), fixed).reshape(-1)
 
         jac = torch.autograd.functional.jacobian(step, window.reshape(-1))
         if jac.shape != (size, size) or not torch.isfinite(jac).all():

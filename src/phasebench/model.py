@@ -21,6 +21,9 @@ class ModelPlugin(nn.Module):
     (e.g. `{"width": {"minimum": 1}}`). A hyperparameter `window` is taken to set input_steps =
     output_steps = window, and `heads` to have to divide `embed` (or, without one, the state's
     dimension): validation checks both against each system.
+
+    A plugin that requires "particles" is given each trajectory's particle features too:
+    `forward(window, features (B, particles, n_features))`; the others see states only.
     """
 
     abstract = True
@@ -48,9 +51,20 @@ class ModelPlugin(nn.Module):
         not converge (`hnn`); evaluation and `train.json` keep them under `diagnostics`."""
         return {}
 
+    @property
+    def takes_features(self) -> bool:
+        return "particles" in self.requires
+
+    def step(self, window: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward`, with the particle features where the plugin takes them."""
+        return self(window, features) if self.takes_features else self(window)
+
     @torch.no_grad()
-    def rollout(self, window: torch.Tensor, n_steps: int) -> torch.Tensor:
-        """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`.
+    def rollout(
+        self, window: torch.Tensor, n_steps: int, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Autoregressive prediction of `n_steps` states after `window (B, input_steps, D)`
+        (with the particle features `(B, particles, F)` of a particle model).
 
         Returns `(B, input_steps + n_steps, D)`, the given window included.
         """
@@ -61,7 +75,7 @@ class ModelPlugin(nn.Module):
         t = k
         while t < total:
             given = out[:, t - self.input_steps : t]
-            nxt = check_output(self, given, self(given))
+            nxt = check_output(self, given, self.step(given, features))
             take = min(nxt.shape[1], total - t)
             out[:, t : t + take] = nxt[:, :take]
             t += take
@@ -89,6 +103,14 @@ def check_output(model: ModelPlugin, window: torch.Tensor, out) -> torch.Tensor:
             f"{model.output_steps}, dim)"
         )
     return out
+
+
+def roll_out(model: ModelPlugin, window, n_steps: int, features=None) -> torch.Tensor:
+    """`model.rollout`, given the particle features only where the plugin takes them (a plugin
+    that overrides `rollout` for states alone keeps working)."""
+    if model.takes_features:
+        return model.rollout(window, n_steps, features)
+    return model.rollout(window, n_steps)
 
 
 def precision_dtype(precision) -> torch.dtype:

@@ -14,21 +14,30 @@ import torch
 
 from phasebench import registry
 from phasebench.errors import PluginError
-from phasebench.model import ModelPlugin
+from phasebench.model import ModelPlugin, roll_out
 from phasebench.spec import SystemSpec, missing_capabilities, system_capabilities
 from phasebench.system import System
 
 BATCH = 2
 ROLLOUT_STEPS = 5
 # Every capability a system can have, so every value `requires` may name.
-CAPABILITIES = sorted(system_capabilities(True, None))
+CAPABILITIES = sorted(system_capabilities(True, None, particles=True))
 
 
 def system_spec(system: System) -> SystemSpec:
     """What a model trained on this system's data is told (as `training.spec_from_store`), at
     the system's default `dt`."""
     names = tuple(system.state_names)
-    return SystemSpec(system.name, len(names), names, bool(system.canonical), system.default_dt)
+    particles = {}
+    if system.particle_system:
+        particles = {
+            "particles": system.particles,
+            "space_dim": system.space_dim,
+            "feature_names": tuple(system.feature_names),
+        }
+    return SystemSpec(
+        system.name, len(names), names, bool(system.canonical), system.default_dt, **particles
+    )
 
 
 def _shape(value) -> tuple | str:
@@ -42,8 +51,12 @@ def _exercise(cls: type, info: registry.PluginInfo, spec: SystemSpec) -> None:
     try:
         model = cls(spec)
         window = torch.randn(BATCH, model.input_steps, spec.dim, generator=gen)
+        features = None
+        if model.takes_features:
+            shape = (BATCH, spec.particles, len(spec.feature_names))
+            features = torch.randn(*shape, generator=gen)
         given = window.clone()
-        out = model(window)
+        out = model.step(window, features)
     except Exception as err:
         raise PluginError(f"{on}: building it or calling forward failed: {err!r}") from err
     expected = (BATCH, model.output_steps, spec.dim)
@@ -60,7 +73,7 @@ def _exercise(cls: type, info: registry.PluginInfo, spec: SystemSpec) -> None:
     k, n = model.input_steps, ROLLOUT_STEPS
     try:
         with torch.no_grad():
-            path = model.eval().rollout(window, n)
+            path = roll_out(model.eval(), window, n, features)
     except Exception as err:
         raise PluginError(f"{on}: rollout(window, {n}) failed: {err!r}") from err
     expected = (BATCH, k + n, spec.dim)
@@ -126,6 +139,8 @@ def check_system(info: registry.PluginInfo) -> SystemSpec:
         raise PluginError(f"{info.where}: {info.class_name} is not a phasebench.System")
     try:
         system = cls()
+        if system.particle_system:
+            system = system.with_features(system.sample_features(np.random.default_rng(1), 3))
         x = system.sample_initial(np.random.default_rng(0), 3)
         energy, field = system.hamiltonian(x), system.vector_field(x)
         spec = system_spec(system)

@@ -24,6 +24,9 @@ from pathlib import Path
 from phasebench.errors import PluginError
 
 KINDS = {"models": "ModelPlugin", "systems": "System"}
+# Library subclasses of the bases that plugins may subclass too. The scan cannot read their
+# attributes: a plugin repeats the literals it relies on (particle_system, separable).
+LIBRARY_BASES = {"models": set(), "systems": {"PairPotential"}}
 ENTRY_POINT_GROUPS = {"models": "phasebench.models", "systems": "phasebench.systems"}
 _NO_DEFAULT = object()
 # Plugin and variant names become folders and file names (results/runs/{system}/{model}/...) and
@@ -207,10 +210,10 @@ def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
     return tuple(hparams)
 
 
-def _is_plugin_class(cls: ast.ClassDef, base: str, local_plugins: set[str]) -> bool:
+def _is_plugin_class(cls: ast.ClassDef, bases: set[str], local_plugins: set[str]) -> bool:
     for b in cls.bases:
         name = b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)
-        if name == base or name in local_plugins:
+        if name in bases or name in local_plugins:
             return True
     return False
 
@@ -218,6 +221,7 @@ def _is_plugin_class(cls: ast.ClassDef, base: str, local_plugins: set[str]) -> b
 def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder") -> list:
     """Every plugin class in one module, read without importing it."""
     base = KINDS[kind]
+    bases = {base} | LIBRARY_BASES[kind]
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as err:
@@ -228,7 +232,7 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
     # attributes, and their hyperparameters when it defines no __init__ of its own.
     found, local = [], {}
     for node in tree.body:
-        if not isinstance(node, ast.ClassDef) or not _is_plugin_class(node, base, set(local)):
+        if not isinstance(node, ast.ClassDef) or not _is_plugin_class(node, bases, set(local)):
             continue
         parent = next((local[b.id] for b in node.bases if getattr(b, "id", None) in local), None)
         # `abstract` is not inherited: a concrete subclass of an abstract base is a plugin.

@@ -397,12 +397,31 @@ def _portrait_axes(dof_names: list[str], canonical: bool) -> tuple[int, int]:
     return (0, len(dof_names) // 2) if canonical else (0, 1)
 
 
+def _plot_particles(ax, truth: np.ndarray, prediction: np.ndarray, particles: int, space_dim: int):
+    """Each particle's path in the (x, y) plane: truth solid, prediction dashed, one colour each."""
+    for i in range(particles):
+        colour = f"C{i % 10}"
+        x, y = i * space_dim, i * space_dim + 1
+        ax.plot(truth[:, x], truth[:, y], color=colour, lw=1.5)
+        ax.plot(prediction[:, x], prediction[:, y], color=colour, lw=1, ls="--")
+        ax.plot(truth[0, x], truth[0, y], "o", color=colour, ms=3)
+    ax.set(xlabel="x", ylabel="y")
+    positions = truth[:, : particles * space_dim].reshape(len(truth), particles, space_dim)
+    low, high = positions[..., :2].min((0, 1)), positions[..., :2].max((0, 1))
+    margin = 0.25 * (high - low).max() + 1e-9
+    # Keep the view on the true paths, so that a diverging prediction does not hide them.
+    ax.set_xlim(low[0] - margin, high[0] + margin)
+    ax.set_ylim(low[1] - margin, high[1] + margin)
+
+
 def plot_phase_portraits(
     results_dir, system: str, models, seed: int, trajectory: int = 0, styles=None
 ):
-    """Truth against prediction for one test trajectory, one panel per model."""
+    """Truth against prediction for one test trajectory, one panel per model: (q1, p1) or the
+    first two coordinates; on a particle system every particle's path in the (x, y) plane."""
     data = open_store(Path(results_dir) / "data" / f"{system}.zarr")
     truth = load_split(data, "test")[trajectory]
+    particles = int(data.attrs.get("particles", 0))
     names = [str(n) for n in data["dof"].values]
     a, b = _portrait_axes(names, bool(data.attrs["canonical"]))
     columns = min(3, len(models))
@@ -416,6 +435,10 @@ def plot_phase_portraits(
             continue
         test = ds["state_pred"].where(ds["split"] == "test", drop=True)
         prediction = test.isel(trajectory=trajectory).values
+        if particles and int(data.attrs["space_dim"]) >= 2:
+            _plot_particles(ax, truth, prediction, particles, int(data.attrs["space_dim"]))
+            ax.set_title(model)
+            continue
         ax.plot(truth[:, a], truth[:, b], color="black", lw=1.5, label="truth")
         style = (styles or model_styles(models))[model]
         ax.plot(prediction[:, a], prediction[:, b], lw=1, label="prediction", color=style["color"])
@@ -427,10 +450,26 @@ def plot_phase_portraits(
         ax.set_ylim(centre[1] - span[1], centre[1] + span[1])
     for ax in list(axes.flat)[len(models) :]:
         ax.axis("off")
+    if particles:
+        axes.flat[0].plot([], [], color="grey", lw=1.5, label="truth")
+        axes.flat[0].plot([], [], color="grey", lw=1, ls="--", label="prediction")
     axes.flat[0].legend(fontsize="small")
     fig.suptitle(f"{system}: test trajectory {trajectory}, seed {seed}")
     fig.tight_layout()
     return fig
+
+
+def rotation_table(scalars: pd.DataFrame) -> pd.DataFrame:
+    """One-step error on the test split as stored and turned by a fixed rotation (particle
+    systems), seed means per model: equal for a rotation-equivariant model."""
+    if "rotated_one_step_error" not in scalars:
+        return pd.DataFrame()
+    rows = scalars.dropna(subset=["rotated_one_step_error"])
+    table = rows.groupby("model", sort=False)[["one_step_error", "rotated_one_step_error"]].mean()
+    table["ratio"] = table["rotated_one_step_error"] / table["one_step_error"]
+    return table.sort_values("one_step_error").rename(
+        columns={"one_step_error": "test", "rotated_one_step_error": "rotated test"}
+    )
 
 
 def pareto_front(cost: np.ndarray, error: np.ndarray) -> np.ndarray:

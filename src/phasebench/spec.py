@@ -5,29 +5,43 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class SystemSpec:
+    """`particles`, `space_dim` and `feature_names` describe a particle system (0 / empty for
+    others): its state is `particles` positions in `space_dim` dimensions, then as many momenta,
+    particle by particle, and each particle carries fixed features named `feature_names`."""
+
     name: str
     dim: int
     state_names: tuple[str, ...]
     canonical: bool
     dt: float
+    particles: int = 0
+    space_dim: int = 0
+    feature_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "state_names": list(self.state_names)}
+        data = asdict(self)
+        return {
+            **data,
+            "state_names": list(self.state_names),
+            "feature_names": list(data["feature_names"]),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "SystemSpec":
-        return cls(**{**data, "state_names": tuple(data["state_names"])})
+        names = {k: tuple(data.get(k, ())) for k in ("state_names", "feature_names")}
+        return cls(**{**data, **names})
 
     @property
     def capabilities(self) -> set[str]:
-        return system_capabilities(self.canonical, self.dim)
+        return system_capabilities(self.canonical, self.dim, self.particles > 0)
 
 
-def system_capabilities(canonical: bool, dim: int | None) -> set[str]:
+def system_capabilities(canonical: bool, dim: int | None, particles: bool = False) -> set[str]:
     """Properties of a system that a model plugin may require (`requires = ("canonical",)`).
-    A canonical system has an even dimension even when the number is not known statically."""
+    A canonical system has an even dimension even when the number is not known statically;
+    a particle system (`particle_system = True`) has the capability "particles"."""
     caps = {"even_dimension"} if canonical or (dim is not None and dim % 2 == 0) else set()
-    return caps | ({"canonical"} if canonical else set())
+    return caps | ({"canonical"} if canonical else set()) | ({"particles"} if particles else set())
 
 
 def missing_capabilities(requires, capabilities: set[str]) -> list[str]:

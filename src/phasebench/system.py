@@ -37,6 +37,14 @@ class System:
     the out-of-distribution test split, and `reference_initial_states` for a published data set.
     In a parameter sweep the samplers are called for one state at a time (n = 1) on the system
     with that trajectory's parameters, each an array of one value.
+
+    A particle system sets `particle_system = True` (a literal: models may require
+    "particles"), `particles` and `space_dim` (literals or properties), `feature_names` and
+    implements `sample_features(rng, n) -> (n, particles, features)`. Its state is all
+    positions then all momenta, particle by particle (x1, y1, z1, x2, …, px1, …). Features are
+    fixed along a trajectory and reach the field through `with_features`: write the physics
+    with `self.features[..., k]`, shaped `(n, particles)` (or `(n, 1, particles)` with a time
+    axis).
     """
 
     abstract = True
@@ -52,6 +60,11 @@ class System:
     parameters: ClassVar[dict[str, float]] = {}
     structural: ClassVar[tuple[str, ...]] = ()
     positive: ClassVar[tuple[str, ...]] = ()
+    particle_system: ClassVar[bool] = False
+    particles: ClassVar[int] = 0
+    space_dim: ClassVar[int] = 0
+    feature_names: ClassVar[tuple[str, ...]] = ()
+    features = None  # (n, particles, features) once bound by `with_features`
 
     xp = staticmethod(namespace)
 
@@ -93,6 +106,30 @@ class System:
         }
         return swept
 
+    def with_features(self, features: np.ndarray | None, trailing: int = 0) -> "System":
+        """This particle system with each trajectory's particle features `(n, particles, F)`,
+        shaped to broadcast over states `(n, D)` (trailing = 0) or `(n, T, D)` (trailing = 1)."""
+        if features is None or not self.particle_system:
+            return self
+        bound = copy.copy(self)
+        features = np.asarray(features, np.float64)
+        bound.features = features.reshape(features.shape[0], *[1] * trailing, *features.shape[1:])
+        return bound
+
+    def feature(self, name: str):
+        """One bound feature per particle, `(n, particles)` (with `(n, 1, particles)` a time
+        axis), the way a field multiplies it into `self.split(x)`'s per-particle arrays."""
+        return self.features[..., self.feature_names.index(name)]
+
+    def split(self, x):
+        """Positions and momenta of particle states `(..., D)` as `(..., particles, space_dim)`."""
+        shape = (*x.shape[:-1], self.particles, self.space_dim)
+        half = self.particles * self.space_dim
+        return x[..., :half].reshape(shape), x[..., half:].reshape(shape)
+
+    def sample_features(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        raise NotImplementedError
+
     def per_component(self, name: str):
         """Parameter `name` shaped to scale a slice `x[..., a:b]` (swept values gain an axis)."""
         return np.asarray(self.params[name])[..., None]
@@ -106,6 +143,12 @@ class System:
     def invariants(self, x) -> dict:
         """Named conserved quantities; energy always, Casimirs and momenta where they exist."""
         return {"energy": self.hamiltonian(x)}
+
+    def invariant_scales(self, x) -> dict:
+        """Per invariant, the magnitude its errors are measured against at states `x`: |I(x)| by
+        default. A system whose invariants can pass through 0 (total momentum, or the energy
+        of attracting and repelling charges) gives the size of their parts instead."""
+        return {name: np.abs(value) for name, value in self.invariants(x).items()}
 
     def sample_initial(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError

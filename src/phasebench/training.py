@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from phasebench import registry
 from phasebench.convergence import judge
-from phasebench.data import load_split, open_store
+from phasebench.data import load_split, open_store, particle_features
 from phasebench.errors import PhasebenchError, PluginError
 from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
@@ -57,8 +57,9 @@ class Windows(TensorDataset):
         )
 
 
-def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> Windows:
-    """Every window of `input_steps` states and the `output_steps` that follow, from `(n, T, D)`."""
+def windows(states: torch.Tensor, input_steps: int, output_steps: int, features=None) -> Windows:
+    """Every window of `input_steps` states and the `output_steps` that follow, from `(n, T, D)`;
+    with particle `features (n, particles, F)`, each window's trajectory's features third."""
     length = input_steps + output_steps
     if states.shape[1] < length:
         raise PhasebenchError(
@@ -66,13 +67,29 @@ def windows(states: torch.Tensor, input_steps: int, output_steps: int) -> Window
             f"{length}; raise n_steps of the system"
         )
     cut = sliding_windows(states, length)
-    return Windows(cut[:, :input_steps].contiguous(), cut[:, input_steps:].contiguous())
+    tensors = [cut[:, :input_steps].contiguous(), cut[:, input_steps:].contiguous()]
+    if features is not None:  # sliding_windows keeps each trajectory's windows together
+        per_trajectory = states.shape[1] - length + 1
+        tensors.append(features.to(states.dtype).repeat_interleave(per_trajectory, dim=0))
+    return Windows(*tensors)
 
 
 def spec_from_store(ds) -> SystemSpec:
     names = tuple(str(n) for n in ds["dof"].values)
+    particles = {}
+    if "particle_features" in ds:
+        particles = {
+            "particles": int(ds.attrs["particles"]),
+            "space_dim": int(ds.attrs["space_dim"]),
+            "feature_names": tuple(str(n) for n in ds["feature"].values),
+        }
     return SystemSpec(
-        ds.attrs["system"], len(names), names, bool(ds.attrs["canonical"]), ds.attrs["dt"]
+        ds.attrs["system"],
+        len(names),
+        names,
+        bool(ds.attrs["canonical"]),
+        ds.attrs["dt"],
+        **particles,
     )
 
 
@@ -80,10 +97,21 @@ class TrajectoryWindows(pl.LightningDataModule):
     """Train and validation windows of a data store, loaded into memory once in `setup()`."""
 
     def __init__(
-        self, store: Path, input_steps: int, output_steps: int, batch_size: int, pin_memory=False
+        self,
+        store: Path,
+        input_steps: int,
+        output_steps: int,
+        batch_size: int,
+        pin_memory=False,
+        features: bool = False,
+        dtype: torch.dtype | None = None,
     ):
+        """`features`: serve each window's particle features too (a particle model's);
+        `dtype`: the model's weights' dtype, which the data is cast to (a float64 store trains
+        a float32 model)."""
         super().__init__()
         self.store, self.batch_size, self.pin_memory = Path(store), batch_size, pin_memory
+        self.features, self.dtype = features, dtype
         self.input_steps, self.output_steps = input_steps, output_steps
 
     def setup(self, stage: str | None = None):
@@ -94,12 +122,21 @@ class TrajectoryWindows(pl.LightningDataModule):
         # The windows live on the training device once, so a batch is one index on the device.
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         split = {
-            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps]).to(device)
+            s: torch.from_numpy(load_split(ds, s, str(self.store))[:, :steps]).to(
+                device, self.dtype
+            )
             for s in ("train", "val")
         }
+        features = {s: particle_features(ds, s) for s in ("train", "val")}
+        features = {
+            s: None if f is None or not self.features else torch.from_numpy(f).to(device)
+            for s, f in features.items()
+        }
         self.pin_memory = self.pin_memory and device.type == "cpu"
-        self.train_set = windows(split["train"], self.input_steps, self.output_steps)
-        self.val_set = windows(split["val"], self.input_steps, self.output_steps)
+        self.train_set = windows(
+            split["train"], self.input_steps, self.output_steps, features["train"]
+        )
+        self.val_set = windows(split["val"], self.input_steps, self.output_steps, features["val"])
 
     def train_dataloader(self):
         return window_loader(self.train_set, self.batch_size, True, self.pin_memory)
@@ -167,13 +204,14 @@ class PluginModule(pl.LightningModule):
         self.history = checkpoint.get("history", [])
         self.wall_before = self.history[-1].get("wall_s", 0.0) if self.history else 0.0
 
-    def loss(self, window, target):
+    def loss(self, window, target, features=None):
         # Every batch (a shape comparison, also when compiled): the first one stops a plugin
         # whose output would broadcast against the target.
-        return self.loss_fn(check_output(self.model, window, self.model(window)), target)
+        out = self.model.step(window, features)
+        return self.loss_fn(check_output(self.model, window, out), target)
 
-    def forward(self, window):
-        return self.model(window)
+    def forward(self, window, features=None):
+        return self.model.step(window, features)
 
     def on_fit_start(self):
         self.fit_started = time.perf_counter()
@@ -185,8 +223,8 @@ class PluginModule(pl.LightningModule):
             self.step_fn = torch.compile(self.loss, mode=self.hparams.training["compile_mode"])
 
     def _step(self, batch, stage: str):
-        window, target = batch
-        loss = self.step_fn(window, target)
+        window, target, *features = batch  # particle features for a particle model
+        loss = self.step_fn(window, target, *features)
         if not self.hparams.fast and stage == "train":  # the reference: Lightning every step
             self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(window))
             return loss
@@ -337,6 +375,8 @@ def train(
         model.output_steps,
         training["batch_size"],
         training.get("pin_memory", False),
+        features=model.takes_features,
+        dtype=precision_dtype(training["precision"]),
     )
     folder.claim(
         {

@@ -8,6 +8,17 @@ from phasebench.layers.feedforward import (
     volume_preserving_feedforward,
 )
 from phasebench.layers.hamiltonian import SolveLog, canonical_field, implicit_midpoint_step
+from phasebench.layers.particles import (
+    EGNNLayer,
+    MessagePassingLayer,
+    ParticleAttentionLayer,
+    join_particles,
+    masses,
+    mlp,
+    pair_features,
+    pair_geometry,
+    split_particles,
+)
 from phasebench.layers.sympnet import (
     ActivationShear,
     GradientShear,
@@ -22,6 +33,15 @@ from phasebench.layers.transformer import (
 )
 
 __all__ = [
+    "EGNNLayer",
+    "MessagePassingLayer",
+    "ParticleAttentionLayer",
+    "join_particles",
+    "masses",
+    "mlp",
+    "pair_features",
+    "pair_geometry",
+    "split_particles",
     "ActivationShear",
     "FeatureMajor",
     "FeatureMajorLayer",

@@ -1,0 +1,37 @@
+"""E(n)-equivariant graph neural network with velocities (Satorras, Hoogeboom & Welling 2021),
+as in its N-body experiment: node features h_i = embed(‖v_i‖, f_i), edge attributes f_i ⊙ f_j
+(q_i q_j for charges), `depth` EGNN layers of `width` (the paper: 4 of 64) that move x_i and v_i;
+the next state is (x_i, m_i v_i) after the last layer (v = p/m, m = 1 without a mass feature).
+
+Permutation-equivariant, and rotations and translations of the input rotate and translate
+the predicted positions (and rotate the momenta) by construction.
+"""
+
+import torch
+from torch import nn
+
+from phasebench import ModelPlugin
+from phasebench.layers import EGNNLayer, join_particles, masses, pair_features, split_particles
+
+
+class EGNN(ModelPlugin):
+    name = "egnn"
+    family = "graph network"
+    requires = ("particles",)
+    input_steps = output_steps = 1
+
+    def __init__(self, spec, width: int = 64, depth: int = 4):
+        super().__init__(spec)
+        n_features = len(spec.feature_names)
+        self.embed = nn.Linear(1 + n_features, width)
+        self.layers = nn.ModuleList(EGNNLayer(width, n_features) for _ in range(depth))
+
+    def forward(self, window, features):  # (B, 1, D), (B, N, F) -> (B, 1, D)
+        x, p = split_particles(window, self.spec.particles, self.spec.space_dim)
+        mass = masses(features, self.spec.feature_names)
+        v = p / mass
+        h = self.embed(torch.cat([torch.linalg.vector_norm(v, dim=-1, keepdim=True), features], -1))
+        edges = pair_features(features)
+        for layer in self.layers:
+            h, x, v = layer(h, x, v, edges)
+        return join_particles(x, mass * v)

@@ -1,0 +1,138 @@
+"""Building blocks of particle models: the canonical particle layout as tokens, pair geometry,
+and the layers of EGNN, a plain message-passing GNN and a particle transformer.
+
+Every block treats the particle axis as a set: per-particle maps and sums over the others, no
+index of a particle enters, so the models built from them are permutation-equivariant.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from phasebench.attention import KernelAttention
+
+
+def mlp(sizes, last_gain: float | None = None) -> nn.Sequential:
+    """Linear layers with SiLU between them; `last_gain` shrinks the last layer's initial
+    weights (EGNN's coordinate head starts near zero, so the first steps are near identity)."""
+    layers = []
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        layers += [nn.Linear(a, b), nn.SiLU()]
+    layers = layers[:-1]
+    if last_gain is not None:
+        nn.init.xavier_uniform_(layers[-1].weight, gain=last_gain)
+    return nn.Sequential(*layers)
+
+
+def split_particles(window: torch.Tensor, particles: int, space_dim: int):
+    """A window `(B, 1, D)` of particle states as positions and momenta `(B, N, d)` each."""
+    state = window[:, -1]
+    half = particles * space_dim
+    shape = (state.shape[0], particles, space_dim)
+    return state[:, :half].reshape(shape), state[:, half:].reshape(shape)
+
+
+def join_particles(positions: torch.Tensor, momenta: torch.Tensor) -> torch.Tensor:
+    """Positions and momenta `(B, N, d)` back to one state `(B, 1, D)` in the canonical layout."""
+    batch = positions.shape[0]
+    return torch.cat([positions.reshape(batch, -1), momenta.reshape(batch, -1)], -1)[:, None]
+
+
+def masses(features: torch.Tensor, feature_names) -> torch.Tensor | float:
+    """Each particle's mass `(B, N, 1)` where the system has a mass feature, else 1."""
+    if "mass" not in feature_names:
+        return 1.0
+    return features[..., feature_names.index("mass")][..., None]
+
+
+def pair_geometry(x: torch.Tensor):
+    """x_i − x_j `(B, N, N, d)` and ‖x_i − x_j‖² `(B, N, N, 1)`."""
+    diff = x[:, :, None] - x[:, None, :]
+    return diff, (diff * diff).sum(-1, keepdim=True)
+
+
+def pair_features(features: torch.Tensor) -> torch.Tensor:
+    """f_i ⊙ f_j `(B, N, N, F)`: for charges q_i q_j, EGNN's edge attribute."""
+    return features[:, :, None] * features[:, None, :]
+
+
+def off_diagonal(n: int, like: torch.Tensor) -> torch.Tensor:
+    """`(N, N, 1)` ones off the diagonal: a particle sends no message to itself."""
+    return (1 - torch.eye(n, dtype=like.dtype, device=like.device))[..., None]
+
+
+class EGNNLayer(nn.Module):
+    """One E(n)-equivariant layer with velocities (Satorras et al. 2021, eqs. 7 and 3–6):
+    m_ij = φ_e(h_i, h_j, ‖x_i − x_j‖², a_ij);  v_i ← φ_v(h_i) v_i + C Σ_j (x_i − x_j) φ_x(m_ij);
+    x_i ← x_i + v_i;  h_i ← h_i + φ_h(h_i, Σ_j m_ij), with C = 1/(N − 1)."""
+
+    def __init__(self, width: int, edge_features: int):
+        super().__init__()
+        self.edge = mlp([2 * width + 1 + edge_features, width, width])
+        self.node = mlp([2 * width, width, width])
+        self.coord = mlp([width, width, 1], last_gain=0.001)
+        self.velocity = mlp([width, width, 1])
+
+    def forward(self, h, x, v, edge_attr):
+        n = x.shape[1]
+        diff, r2 = pair_geometry(x)
+        pair = torch.cat(
+            [h[:, :, None].expand(-1, -1, n, -1), h[:, None].expand(-1, n, -1, -1)], -1
+        )
+        m = self.edge(torch.cat([pair, r2, edge_attr], -1)) * off_diagonal(n, x)
+        # EGNN's clamp of the coordinate messages keeps early training from blowing up.
+        shift = (diff * self.coord(m)).clamp(-100, 100).sum(2) / max(n - 1, 1)
+        v = self.velocity(h) * v + shift
+        return h + self.node(torch.cat([h, m.sum(2)], -1)), x + v, v
+
+
+class MessagePassingLayer(nn.Module):
+    """A plain (not E(n)-equivariant) message-passing layer: m_ij = φ_e(h_i, h_j, a_ij),
+    h_i ← h_i + φ_h(h_i, Σ_j m_ij)."""
+
+    def __init__(self, width: int, edge_features: int):
+        super().__init__()
+        self.edge = mlp([2 * width + edge_features, width, width])
+        self.node = mlp([2 * width, width, width])
+
+    def forward(self, h, edge_attr):
+        n = h.shape[1]
+        pair = torch.cat(
+            [h[:, :, None].expand(-1, -1, n, -1), h[:, None].expand(-1, n, -1, -1)], -1
+        )
+        m = self.edge(torch.cat([pair, edge_attr], -1)) * off_diagonal(n, h)
+        return h + self.node(torch.cat([h, m.sum(2)], -1))
+
+
+class ParticleAttentionLayer(nn.Module):
+    """Attention over particles (tokens, no positional encoding), then a feed-forward block.
+
+    Softmax attention adds a per-head bias b_ij = φ_b(pair_ij) to its logits, pair_ij holding
+    ‖x_i − x_j‖² and f_i ⊙ f_j. A linear-attention kernel (the library's `KernelAttention`:
+    relu, exp, favor, learned) has no logits to add to, so the pairs enter as features: each
+    token first receives Σ_j φ_b(pair_ij) (one message-passing step).
+    """
+
+    def __init__(self, width: int, heads: int, ff_width: int, pair_features: int, kernel: str):
+        super().__init__()
+        self.heads, self.kernel = heads, kernel
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+        self.pair = mlp([pair_features, width, heads if kernel == "softmax" else width])
+        self.attention = None if kernel == "softmax" else KernelAttention(width // heads, kernel)
+        self.ff = mlp([width, ff_width, width])
+
+    def forward(self, h, pairs):
+        batch, n, width = h.shape
+        if self.kernel != "softmax":
+            h = h + (self.pair(pairs) * off_diagonal(n, h)).sum(2)
+        q, k, v = self.qkv(self.norm1(h)).view(batch, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        scale = q.shape[-1] ** -0.5
+        if self.kernel == "softmax":
+            bias = self.pair(pairs).permute(0, 3, 1, 2)  # (B, heads, N, N)
+            mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            mixed = self.attention(q, k, v, scale)
+        h = h + self.out(mixed.transpose(1, 2).reshape(batch, n, width))
+        return h + self.ff(self.norm2(h))
