@@ -163,7 +163,8 @@ def test_swept_kepler_orbits_are_drawn_with_each_trajectorys_own_parameters(held
         "name": "kepler", "n_trajectories": 24, "n_steps": 4, "ood_fraction": 0.25,
         "initial_conditions": "sampled", "sweep": sweep,
     }  # fmt: skip
-    settings = simulate_settings(resolve({"systems": [entry]})["systems"]["kepler"])
+    plan = resolve({"systems": [entry], "models": ["resnet"]})  # one-step model: short data
+    settings = simulate_settings(plan["systems"]["kepler"])
     ds = simulate(build_system("kepler"), settings)
     params = {k: ds[f"param_{k}"].values for k in ("G", "m1")}
     e = kepler_eccentricity(

@@ -28,13 +28,14 @@ class GravityNBody(PairPotential):
         "speed": 0.3,
     }
     particle_system = True  # literals that the registry reads (PairPotential sets them too)
+    structural = ("particles", "space_dim", "force_clip")  # clipping: not Hamiltonian
     canonical = True
     separable = True
     feature_names = ("mass",)
 
     def coupling(self):
         mass = self.feature("mass")
-        return -self.params["G"] * mass[..., :, None] * mass[..., None, :]
+        return -self.pair_param("G") * mass[..., :, None] * mass[..., None, :]
 
     def sample_features(self, rng, n):
         return rng.uniform(0.5, 1.5, size=(n, self.particles, 1))

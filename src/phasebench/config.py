@@ -154,8 +154,9 @@ def _check_sweep(sweep: dict, info: registry.PluginInfo, source: str, where: str
             )
         if key in structural:
             raise ConfigError(
-                f"{at}: parameter '{key}' of system '{name}' shapes the state and cannot be "
-                f"swept per trajectory (set it in params instead); sweepable: {sweepable}"
+                f"{at}: parameter '{key}' of system '{name}' is structural (it shapes the state "
+                "or switches the physics) and cannot be swept per trajectory (set it in params "
+                f"instead); sweepable: {sweepable}"
             )
         if not bounds["low"] < bounds["high"]:
             raise ConfigError(

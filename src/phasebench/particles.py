@@ -37,7 +37,7 @@ class PairPotential(System):
     particle_system = True
     canonical = True
     separable = True
-    structural = ("particles", "space_dim")
+    structural = ("particles", "space_dim", "force_clip")  # clipping: not Hamiltonian
 
     @property
     def particles(self) -> int:
@@ -50,6 +50,12 @@ class PairPotential(System):
     @property
     def state_names(self):
         return particle_names(self.particles, self.space_dim)
+
+    def pair_param(self, name: str):
+        """Parameter `name`, shaped to broadcast over pair arrays `(..., N, N)` when it is swept
+        (one value per trajectory)."""
+        value = self.params[name]
+        return np.asarray(value)[..., None, None] if np.ndim(value) else value
 
     def bound_features(self):
         if self.features is None:
@@ -70,7 +76,9 @@ class PairPotential(System):
     def _pairs(self, q, xp=np):
         """Differences x_i − x_j `(..., N, N, d)` and softened distances `(..., N, N)`."""
         diff = q[..., :, None, :] - q[..., None, :, :]
-        eps2 = self.params["softening"] ** 2
+        eps2 = self.pair_param("softening") ** 2
+        if np.ndim(eps2):
+            eps2 = _like(xp, eps2, q)
         return diff, xp.sqrt((diff * diff).sum(-1) + eps2)
 
     def _kinetic(self, p, xp):
@@ -103,9 +111,9 @@ class PairPotential(System):
             np.eye(n, dtype=bool), 0.0, self.coupling() / np.where(r > 0, r, 1.0) ** 3
         )
         force = (weight[..., None] * diff).sum(-2)
-        clip = self.params["force_clip"]
-        if clip:
-            force = np.clip(force, -clip, clip)
+        clip = self.pair_param("force_clip")
+        if np.any(clip):  # 0: no clipping (per trajectory where swept)
+            force = np.where(clip > 0, np.clip(force, -clip, clip), force)
         return force.reshape(qflat.shape)
 
     def velocity(self, pflat):

@@ -30,8 +30,9 @@ class System:
     Subclasses set, as literals (the registry reads them without importing): `name`,
     `state_names` (or a property when the dimension is a parameter), `canonical`, `separable`,
     `default_integrator` (with a comment saying why), `parameters` (name -> default) and
-    `structural` (the parameters that shape the state, such as a number of masses: they cannot
-    be swept per trajectory), `positive` (the parameters that must be > 0, such as masses); and
+    `structural` (the parameters that shape the state, such as a number of masses, or switch
+    the physics, such as force clipping: they cannot be swept per trajectory), `positive`
+    (the parameters that must be > 0, such as masses); and
     implement `hamiltonian` (written with `self.xp(x)` so that it also takes torch tensors),
     `vector_field` and `sample_initial`. Optional: `invariants` beyond energy, `sample_ood` for
     the out-of-distribution test split, and `reference_initial_states` for a published data set.
@@ -94,8 +95,8 @@ class System:
         structural = sorted(set(values) & set(self.structural))
         if structural:
             raise PluginError(
-                f"parameter '{structural[0]}' of system '{self.name}' shapes the state and "
-                "cannot vary per trajectory"
+                f"parameter '{structural[0]}' of system '{self.name}' is structural (it shapes "
+                "the state or switches the physics) and cannot vary per trajectory"
             )
         swept = copy.copy(self)
         swept.params = {
