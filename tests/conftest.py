@@ -134,7 +134,8 @@ def tiny_particle_store(tmp_path_factory) -> Path:
     from phasebench.system import build_system
 
     entry = {"name": "nbody_charged", "n_trajectories": 8, "n_steps": 6, "substeps": 20}
-    settings = simulate_settings(resolve({"systems": [entry]})["systems"]["nbody_charged"])
+    plan = resolve({"systems": [entry], "models": ["egnn"]})  # one-step model: short data
+    settings = simulate_settings(plan["systems"]["nbody_charged"])
     path = tmp_path_factory.mktemp("data") / "nbody_charged.zarr"
     write_store(simulate(build_system("nbody_charged"), settings), path)
     return path
