@@ -228,6 +228,11 @@ def test_every_stage_writes_its_outputs(ci_run):
         )
         assert reference["family"] == "numerical method" and reference["final_error"] < 1
     assert (results / "logs/reports/coupled_oscillator.ipynb").is_file()
+    # A job's stderr is no terminal: its log gets a line an epoch, and no Lightning advertisement.
+    log = (results / "logs/train/coupled_oscillator/resnet/seed0.log").read_text()
+    epochs = [line for line in log.splitlines() if line.startswith("epoch ")]
+    assert epochs[0].startswith("epoch 1/3: train_loss ") and " val_loss " in epochs[0]
+    assert " lr " in epochs[0] and epochs[0].endswith(" s") and "Tip" not in log
 
 
 @pytest.mark.slow
