@@ -72,11 +72,11 @@ def tiny_store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_particle_store(tmp_path_factory) -> Path:
-    """A tiny nbody_charged store: 5 charges in 3D, 8 trajectories of 6 steps."""
+    """A tiny nbody_charged store: 5 charges in 3D, 8 trajectories of 6 steps (default h)."""
     from phasebench.data import simulate, write_store
     from phasebench.system import build_system
 
-    entry = {"name": "nbody_charged", "n_trajectories": 8, "n_steps": 6, "substeps": 20}
+    entry = {"name": "nbody_charged", "n_trajectories": 8, "n_steps": 6}
     settings = simulate_settings(resolve({"systems": [entry]})["systems"]["nbody_charged"])
     path = tmp_path_factory.mktemp("data") / "nbody_charged.zarr"
     write_store(simulate(build_system("nbody_charged"), settings), path)
