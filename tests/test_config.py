@@ -56,7 +56,10 @@ def test_variants_are_separate_models_with_merged_settings():
         ({"training": {"max_epoch": 3}}, "unknown key 'max_epoch' in training; accepted keys: "),
         ({"training": {"batch_size": "big"}}, "training.batch_size must be of type integer, not"),
         ({"training": {"lr": -1}}, "training.lr must be > 0, not -1"),
-        ({"training": {"loss": "l1"}}, "training.loss must be one of mse, relative, not 'l1'"),
+        (
+            {"training": {"loss": "l1"}},
+            "training.loss must be one of mse, relative, mse_positions, not 'l1'",
+        ),
         ({"seeds": 3}, "seeds must be of type array, not 3"),
         ({"models": "some"}, "models must be 'all' or a list of model names or entries"),
         ({"models": ["transformerr"]}, "models[0] names unknown model plugin 'transformerr'; avai"),
