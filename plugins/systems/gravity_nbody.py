@@ -30,11 +30,12 @@ class GravityNBody(PairPotential):
     particle_system = True  # literals that the registry reads (PairPotential sets them too)
     canonical = True
     separable = True
+    structural = ("particles", "space_dim")  # they shape the state
     feature_names = ("mass",)
 
     def coupling(self):
         mass = self.feature("mass")
-        return -self.params["G"] * mass[..., :, None] * mass[..., None, :]
+        return -self.pair_parameter("G") * mass[..., :, None] * mass[..., None, :]
 
     def sample_features(self, rng, n):
         return rng.uniform(0.5, 1.5, size=(n, self.particles, 1))

@@ -32,6 +32,7 @@ class NBodyCharged(PairPotential):
     particle_system = True  # literals that the registry reads (PairPotential sets them too)
     canonical = True
     separable = True
+    structural = ("particles", "space_dim")  # they shape the state
     feature_names = ("charge",)
 
     def coupling(self):

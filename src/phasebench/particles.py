@@ -67,10 +67,15 @@ class PairPotential(System):
         is not required: self-pairs are masked out."""
         raise NotImplementedError
 
+    def pair_parameter(self, name: str):
+        """Parameter `name` shaped to scale `(..., N, N)` pair arrays (swept values per
+        trajectory gain two axes)."""
+        return np.asarray(self.params[name], np.float64)[..., None, None]
+
     def _pairs(self, q, xp=np):
         """Differences x_i − x_j `(..., N, N, d)` and softened distances `(..., N, N)`."""
         diff = q[..., :, None, :] - q[..., None, :, :]
-        eps2 = self.params["softening"] ** 2
+        eps2 = _like(xp, self.pair_parameter("softening") ** 2, diff)
         return diff, xp.sqrt((diff * diff).sum(-1) + eps2)
 
     def _kinetic(self, p, xp):
@@ -103,9 +108,9 @@ class PairPotential(System):
             np.eye(n, dtype=bool), 0.0, self.coupling() / np.where(r > 0, r, 1.0) ** 3
         )
         force = (weight[..., None] * diff).sum(-2)
-        clip = self.params["force_clip"]
-        if clip:
-            force = np.clip(force, -clip, clip)
+        clip = self.pair_parameter("force_clip")  # (..., 1, 1) against (..., N, d)
+        if np.any(clip):
+            force = np.where(clip > 0, np.clip(force, -clip, clip), force)
         return force.reshape(qflat.shape)
 
     def velocity(self, pflat):
