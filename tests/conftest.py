@@ -129,11 +129,11 @@ def make_checkout(folder, models: dict[str, str]):
 
 @pytest.fixture(scope="session")
 def tiny_particle_store(tmp_path_factory) -> Path:
-    """A tiny nbody_charged store: 5 charges in 3D, 8 trajectories of 6 steps."""
+    """A tiny nbody_charged store: 5 charges in 3D, 8 trajectories of 6 steps (default h)."""
     from phasebench.data import simulate, write_store
     from phasebench.system import build_system
 
-    entry = {"name": "nbody_charged", "n_trajectories": 8, "n_steps": 6, "substeps": 20}
+    entry = {"name": "nbody_charged", "n_trajectories": 8, "n_steps": 6}
     plan = resolve({"systems": [entry], "models": ["egnn"]})  # one-step model: short data
     settings = simulate_settings(plan["systems"]["nbody_charged"])
     path = tmp_path_factory.mktemp("data") / "nbody_charged.zarr"

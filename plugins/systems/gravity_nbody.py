@@ -35,7 +35,7 @@ class GravityNBody(PairPotential):
 
     def coupling(self):
         mass = self.feature("mass")
-        return -self.pair_param("G") * mass[..., :, None] * mass[..., None, :]
+        return -self.pair_parameter("G") * mass[..., :, None] * mass[..., None, :]
 
     def sample_features(self, rng, n):
         return rng.uniform(0.5, 1.5, size=(n, self.particles, 1))

@@ -51,12 +51,6 @@ class PairPotential(System):
     def state_names(self):
         return particle_names(self.particles, self.space_dim)
 
-    def pair_param(self, name: str):
-        """Parameter `name`, shaped to broadcast over pair arrays `(..., N, N)` when it is swept
-        (one value per trajectory)."""
-        value = self.params[name]
-        return np.asarray(value)[..., None, None] if np.ndim(value) else value
-
     def bound_features(self):
         if self.features is None:
             raise PluginError(
@@ -73,12 +67,15 @@ class PairPotential(System):
         is not required: self-pairs are masked out."""
         raise NotImplementedError
 
+    def pair_parameter(self, name: str):
+        """Parameter `name` shaped to scale `(..., N, N)` pair arrays (swept values per
+        trajectory gain two axes)."""
+        return np.asarray(self.params[name], np.float64)[..., None, None]
+
     def _pairs(self, q, xp=np):
         """Differences x_i − x_j `(..., N, N, d)` and softened distances `(..., N, N)`."""
         diff = q[..., :, None, :] - q[..., None, :, :]
-        eps2 = self.pair_param("softening") ** 2
-        if np.ndim(eps2):
-            eps2 = _like(xp, eps2, q)
+        eps2 = _like(xp, self.pair_parameter("softening") ** 2, diff)
         return diff, xp.sqrt((diff * diff).sum(-1) + eps2)
 
     def _kinetic(self, p, xp):
@@ -111,8 +108,8 @@ class PairPotential(System):
             np.eye(n, dtype=bool), 0.0, self.coupling() / np.where(r > 0, r, 1.0) ** 3
         )
         force = (weight[..., None] * diff).sum(-2)
-        clip = self.pair_param("force_clip")
-        if np.any(clip):  # 0: no clipping (per trajectory where swept)
+        clip = self.pair_parameter("force_clip")  # (..., 1, 1) against (..., N, d)
+        if np.any(clip):
             force = np.where(clip > 0, np.clip(force, -clip, clip), force)
         return force.reshape(qflat.shape)
 
