@@ -61,8 +61,8 @@ rule all:
     default_target: True
     input:
         "results/reports/index.html",
-        (
-            ["results/reports/studies/attention_kernels.html"]
-            if PLAN["studies"]["attention_kernels"]["enabled"]
-            else []
-        ),
+        [
+            f"results/reports/studies/{name}.html"
+            for name, study in PLAN["studies"].items()
+            if study["enabled"]
+        ],

@@ -65,6 +65,7 @@ rule report_index:
             skipped=PLAN["skipped"],
             sweeps=PLAN["sweeps"],
             select_by=PLAN["select_by"],
+            studies=[name for name, study in PLAN["studies"].items() if study["enabled"]],
         ),
     log:
         notebook="results/logs/reports/index.ipynb",

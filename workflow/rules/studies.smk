@@ -35,3 +35,23 @@ rule study_attention_kernels:
         " -y {params.notebook_parameters:q}"
         " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
         " {log.notebook:q} --output-dir results/reports/studies --output attention_kernels"
+
+
+VISION_STUDY = PLAN["studies"]["vision"]
+
+
+rule study_vision:
+    input:
+        notebook=NOTEBOOKS / "vision.ipynb",
+        template=HTML_TEMPLATE,
+    output:
+        "results/reports/studies/vision.html",
+    params:
+        notebook_parameters=json.dumps({k: v for k, v in VISION_STUDY.items() if k != "enabled"}),
+    log:
+        notebook="results/logs/reports/studies/vision.ipynb",
+    shell:
+        "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
+        " -y {params.notebook_parameters:q}"
+        " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
+        " {log.notebook:q} --output-dir results/reports/studies --output vision"
