@@ -45,9 +45,13 @@ rule study_vision:
         notebook=NOTEBOOKS / "vision.ipynb",
         template=HTML_TEMPLATE,
     output:
-        "results/reports/studies/vision.html",
+        page="results/reports/studies/vision.html",
+        numbers="results/reports/studies/vision.json",
     params:
-        notebook_parameters=json.dumps({k: v for k, v in VISION_STUDY.items() if k != "enabled"}),
+        notebook_parameters=lambda w, output: json.dumps(
+            {k: v for k, v in VISION_STUDY.items() if k != "enabled"}
+            | {"numbers": str(Path(output.numbers).absolute())}
+        ),
     log:
         notebook="results/logs/reports/studies/vision.ipynb",
     shell:

@@ -35,6 +35,7 @@ def run_baseline(name: str, train_x, train_y, test_x, test_y) -> dict:
     test_s = time.perf_counter() - start
     return {
         "accuracy": float((predicted == np.asarray(test_y)).mean()),
+        "diverged": False,
         "params": None,
         "train_s": train_s,
         "train_images_per_s": len(flat[0]) / train_s,

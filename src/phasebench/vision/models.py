@@ -33,7 +33,8 @@ class VisionTransformer(nn.Module):
     GeometricMachineLearning.jl's MNIST transformer does); `depth` transformer layers; then a
     linear head on the class token (`pool="cls"`), the mean token or the last token.
     `kernel` names the attention (softmax or a Performer kernel with `m` features);
-    `add_connection=False` drops the skip connection around attention.
+    `add_connection=False` drops the skip connection around attention; `scale=False` leaves
+    the attention scores undivided by √width.
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class VisionTransformer(nn.Module):
         m: int = 16,
         stiefel: bool = False,
         add_connection: bool = True,
+        scale: bool = True,
         pool: str = "cls",
         positional: bool = True,
         norm: bool = False,
@@ -74,9 +76,10 @@ class VisionTransformer(nn.Module):
                     heads,
                     ff_width,
                     stiefel,
-                    add_connection=add_connection,
+                    scale,
+                    add_connection,
                     kernel=KernelAttention(dim // heads, kernel, **features),
-                )  # fmt: skip
+                )
                 for _ in range(depth)
             )
         )

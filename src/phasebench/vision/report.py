@@ -22,10 +22,12 @@ def introduction(settings: dict) -> str:
         "class token; they differ only in their attention: softmax, Performer-ReLU, "
         f"Performer-exp, FAVOR+ and a learned f_θ (m = {settings['features']} features), and "
         "softmax with Stiefel (orthonormal) projections. The deep no-skip models follow "
-        "GeometricMachineLearning.jl's MNIST transformer scaled to 8×8: 16 patches of 2×2, "
-        f"{settings['deep_depth']} layers, 7 heads, no skip connection around attention, the "
-        "last token classified, Stiefel against unconstrained projections (both trained by "
-        "Adam; the Stiefel constraint is a parametrisation)."
+        "GeometricMachineLearning.jl's MNIST transformer scaled to 8×8: the 16 overlapping "
+        f"4×4 patches as tokens (no embedding, no positions), {settings['deep_depth']} layers "
+        "of 4 heads with no skip connection around attention (scores not divided by √d) and "
+        "x + tanh(Wx + b) between, the last token classified; Stiefel against unconstrained "
+        "projections, both trained by AdamW (the Stiefel constraint is torch's orthogonal "
+        "parametrisation)."
     )
 
 
@@ -58,6 +60,7 @@ def accuracy_table(part: pd.DataFrame) -> pd.DataFrame:
                 _percent(m, s) for m, s in zip(part.accuracy, part.accuracy_std, strict=True)
             ],
             "runs": part.runs,
+            "diverged": part.diverged.astype(int),
             "parameters": [
                 "—" if p is None or math.isnan(p) else f"{int(p):,}" for p in part.params
             ],

@@ -2,7 +2,10 @@
 no-skip transformer of GeometricMachineLearning.jl's MNIST tutorial, and classical baselines,
 on scikit-learn's digits over two splits and several seeds."""
 
+import json
 import math
+import platform
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -21,9 +24,11 @@ VIT = {
     "vit_learned": {"kernel": "learned"},
     "vit_stiefel": {"kernel": "softmax", "stiefel": True},
 }
-# GeometricMachineLearning.jl's MNIST transformer (16 patches, 16 layers, 7 heads, no skip
-# connection around attention, x + tanh(Wx + b) between, the last token classified, no
-# positions) scaled to 8×8: 16 patches of 2×2, each mapped linearly to 7 heads × 4.
+# GeometricMachineLearning.jl's MNIST transformer (16 patches as they are, 16 layers, 7 heads, no
+# skip connection around attention, x + tanh(Wx + b) between, the last token classified, no
+# positions) scaled to 8×8: 16 overlapping 4×4 patches (stride 2) as 16-dimensional tokens and
+# 4 heads (7 does not divide 16). Scores are not divided by √16: 8×8 patches are small, and
+# sharper attention at the start keeps the tokens apart (with √16, 10 epochs stayed at chance).
 DEEP = {
     "deep_stiefel": {"stiefel": True},
     "deep_unconstrained": {"stiefel": False},
@@ -41,8 +46,8 @@ def build(name: str, settings: dict) -> VisionTransformer:
         )  # fmt: skip
     if name in DEEP:
         return VisionTransformer(
-            patch=2, width=7 * 4, depth=settings["deep_depth"], heads=7, ff_width=0,
-            add_connection=False, pool="last", positional=False, **DEEP[name],
+            patch=4, stride=2, width=0, depth=settings["deep_depth"], heads=4, ff_width=0,
+            add_connection=False, scale=False, pool="last", positional=False, **DEEP[name],
         )  # fmt: skip
     raise ValueError(f"unknown image model {name!r}: expected one of {', '.join(MODELS)}")
 
@@ -60,6 +65,7 @@ def run_model(name, images, labels, train, test, seed, settings) -> dict:
     accuracy, test_rate = score(model, images[test], labels[test])
     return {
         "accuracy": accuracy,
+        "diverged": not math.isfinite(losses[-1]),
         "params": sum(p.numel() for p in model.parameters()),
         "train_s": train_s,
         "train_images_per_s": epochs * len(train) / train_s,
@@ -109,6 +115,7 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
         accuracy=("accuracy", "mean"),
         accuracy_std=("accuracy", "std"),
         runs=("accuracy", "size"),
+        diverged=("diverged", "sum"),
         params=("params", "first"),
         train_s=("train_s", "mean"),
         train_images_per_s=("train_images_per_s", "mean"),
@@ -144,3 +151,17 @@ def goals(table: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(out)
+
+
+def write_numbers(path, settings: dict, rows: pd.DataFrame, table: pd.DataFrame, wall_s: float):
+    """The study's settings, every run, the summary and the goals as JSON."""
+    record = {
+        "settings": settings,
+        "wall_s": wall_s,
+        "torch": torch.__version__,
+        "machine": platform.platform(),
+        "rows": json.loads(rows.to_json(orient="records")),
+        "summary": json.loads(table.to_json(orient="records")),
+        "goals": json.loads(goals(table).to_json(orient="records")),
+    }
+    Path(path).write_text(json.dumps(record, indent=2))

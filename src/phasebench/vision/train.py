@@ -22,11 +22,24 @@ def shifted(images: torch.Tensor, g: torch.Generator, most: int) -> torch.Tensor
     return padded[torch.arange(b)[:, None, None], i[:, :, None], j[:, None, :]]
 
 
+def decay_groups(model, weight_decay):
+    """Weight decay for every parameter but the free parameters behind Stiefel weights: decaying
+    those drove torch's orthogonal parametrisation to all-zero weights, no longer orthonormal
+    (measured: every Stiefel model then scored chance)."""
+    stiefel = [p for n, p in model.named_parameters() if ".parametrizations." in n]
+    chosen = {id(p) for p in stiefel}
+    rest = [p for p in model.parameters() if id(p) not in chosen]
+    return [
+        {"params": rest, "weight_decay": weight_decay},
+        {"params": stiefel, "weight_decay": 0.0},
+    ]
+
+
 def fit(model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_decay=0.0):
     """Adam(W) with a one-cycle learning rate (warm-up, then cosine decay to ~0), cross-entropy,
     random shifts. Returns the seconds spent training and the mean loss of every epoch."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(decay_groups(model, weight_decay), lr=lr)
     steps = epochs * -(-len(images) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.15)
     model.train()
