@@ -2,7 +2,7 @@
 4 heads) against the number of tokens L: forward+backward time and peak memory, softmax against
 each Performer kernel, and the crossover length from which each linear kernel is faster.
 
-    python benchmarks/vision_attention_speed.py [--lengths 64 128 … 4096] [--batch 8]
+    python benchmarks/vision_attention_speed.py [--lengths 64 128 … 4096] [--batch 1]
         [--out benchmarks/results/vision_attention_speed.json]
 
 The tokens are synthetic, of the study's width (what an upsampled digit's pixels would be after
@@ -70,11 +70,11 @@ def main():
     p.add_argument(
         "--lengths", type=int, nargs="+", default=[16, 64, 128, 256, 512, 1024, 2048, 4096]
     )
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=1)
     p.add_argument("--dim", type=int, default=32)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--features", type=int, default=16, help="m of favor and learned")
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/vision_attention_speed.json")
     args = p.parse_args()
