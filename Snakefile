@@ -70,11 +70,11 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/studies.smk"
 
 
-REPORTS = ["results/reports/index.html"] + (
-    ["results/reports/studies/attention_kernels.html"]
-    if PLAN["studies"]["attention_kernels"]["enabled"]
-    else []
-)
+REPORTS = ["results/reports/index.html"] + [
+    f"results/reports/studies/{name}.html"
+    for name, study in PLAN["studies"].items()
+    if study["enabled"]
+]
 
 
 rule all:

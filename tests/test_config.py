@@ -259,6 +259,18 @@ FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 
             "trained_model 'lstm' has no attention layer (family recurrent); accepted: macaron",
         ),
         (
+            {"studies": {"vision": {"enabled": True, "width": 30, "heads": 4}}},
+            "studies.vision.heads = 4 must divide studies.vision.width = 30",
+        ),
+        (
+            {"studies": {"vision": {"enabled": True, "seeds": [0], "deep_seeds": [0, 1]}}},
+            "studies.vision.deep_seeds [1] are not in studies.vision.seeds [0]",
+        ),
+        (
+            {"studies": {"vision": {"models": ["vit_softmax", "vit_cosine"]}}},
+            "studies.vision.models[1] must be one of",
+        ),
+        (
             {"training": {"precision": "16-mixed", "accelerator": "cpu"}},
             "training: precision 16-mixed needs a GPU (on CPU Lightning would use bf16 instead)",
         ),
@@ -326,6 +338,9 @@ FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 
         "one-feature-count",
         "study-model-missing",
         "study-model-without-attention",
+        "vision-heads-not-dividing-width",
+        "vision-deep-seed-not-drawn",
+        "vision-unknown-model",
         "16-mixed-on-cpu",
         "random-search-seed-beyond-numpy",
         "study-seed-negative",

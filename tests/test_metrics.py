@@ -14,6 +14,7 @@ from phasebench.reporting import (
     pareto_front,
     seed_ranks,
     select_variants,
+    study_links,
     variant_table,
 )
 from phasebench.spec import SystemSpec
@@ -140,3 +141,10 @@ def test_variant_selection_looks_at_validation_data_only():
     assert table.loc["m[w=2]", "variants tried"] == 2 and table.loc["other", "variants tried"] == 1
     variants = variant_table(scalars, sweeps["m"], chosen["m"], "val_final_error")
     assert list(variants.index) == ["m[w=2]", "m[w=1]"] and list(variants["chosen"]) == ["✓", ""]
+
+
+def test_index_links_each_enabled_study_page():
+    assert study_links([]) == ""
+    links = study_links(["attention_kernels", "vision"])
+    assert links.startswith("## Studies")
+    assert "(studies/attention_kernels.html)" in links and "(studies/vision.html)" in links

@@ -100,3 +100,4 @@ def test_ci_experiment_runs_as_slurm_jobs_and_writes_its_reports(slurm_cluster, 
     assert "phasebench CI" in index and "Traceback" not in index
     assert (reports / "coupled_oscillator.html").stat().st_size > 10_000
     assert (reports / "studies/attention_kernels.html").is_file()
+    assert (reports / "studies/vision.html").is_file()

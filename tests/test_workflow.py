@@ -345,6 +345,24 @@ def test_attention_kernel_study_report(ci_run):
 
 
 @pytest.mark.slow
+def test_vision_study_report(ci_run):
+    reports = ci_run / "results/reports"
+    study = (reports / "studies/vision.html").read_text()
+    assert "Traceback" not in study
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in study
+    assert 'src="http' not in study  # nothing to fetch: opens offline
+    for name in ("vit_softmax", "vit_favor", "deep_stiefel", "deep_unconstrained", "1-NN"):
+        assert name in study, name
+    for section in ("Stratified random 80/20 split", "Sequential 50/50 split", "Goals"):
+        assert section in study, section
+    # accuracy per split, and the deep models' training losses
+    assert study.count('src="data:image/png;base64') == 2
+    index = (reports / "index.html").read_text()
+    assert 'href="studies/vision.html"' in index
+    assert 'href="studies/attention_kernels.html"' in index
+
+
+@pytest.mark.slow
 def test_rerun_with_nothing_changed_does_nothing(ci_run):
     again = snakemake(ci_run, *CI_ARGS, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

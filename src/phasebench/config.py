@@ -421,6 +421,19 @@ def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
 
 
 def _check_studies(studies: dict, models: dict, source: str) -> None:
+    vision = studies["vision"]
+    if vision["width"] % vision["heads"]:
+        raise ConfigError(
+            f"{source}: studies.vision.heads = {vision['heads']} must divide "
+            f"studies.vision.width = {vision['width']}"
+        )
+    deep = [m for m in vision["models"] if m.startswith("deep_")]
+    stray = [s for s in vision["deep_seeds"] if s not in vision["seeds"]]
+    if vision["enabled"] and deep and stray:
+        raise ConfigError(
+            f"{source}: studies.vision.deep_seeds {stray} are not in studies.vision.seeds "
+            f"{vision['seeds']}; the deep models train on some of the random splits drawn there"
+        )
     study = studies["attention_kernels"]
     name = study["trained_model"]
     if not study["enabled"] or not name:

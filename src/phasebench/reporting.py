@@ -525,6 +525,20 @@ def data_provenance(results_dir, system: str) -> dict:
     return info
 
 
+STUDY_TITLES = {
+    "attention_kernels": "Attention kernels: error of random-feature estimators of softmax",
+    "vision": "Images: ViT, Performer kernels and Stiefel weights on handwritten digits",
+}
+
+
+def study_links(studies) -> str:
+    """The index's links to the enabled studies' pages (nothing when none is enabled)."""
+    if not studies:
+        return ""
+    items = [f"- [{STUDY_TITLES.get(name, name)}](studies/{name}.html)" for name in studies]
+    return "## Studies\n\n" + "\n".join(items)
+
+
 def run_scalars(results_dir, runs, seeds) -> list[dict]:
     """The evaluation scalars of every (system, model) run and seed."""
     return [

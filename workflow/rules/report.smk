@@ -68,11 +68,7 @@ rule report_index:
             sweeps=PLAN["sweeps"],
             select_by=PLAN["select_by"],
             # Links from the overview; each study is its own target of rule all.
-            studies=(
-                [{"title": "Attention kernels", "path": "studies/attention_kernels.html"}]
-                if PLAN["studies"]["attention_kernels"]["enabled"]
-                else []
-            ),
+            studies=[name for name, study in PLAN["studies"].items() if study["enabled"]],
         ),
     log:
         notebook="results/logs/reports/index.ipynb",

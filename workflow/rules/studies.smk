@@ -36,3 +36,27 @@ rule study_attention_kernels:
         " -y {params.notebook_parameters:q}"
         " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
         " {log.notebook:q} --output-dir results/reports/studies --output attention_kernels"
+
+
+VISION_STUDY = PLAN["studies"]["vision"]
+
+
+rule study_vision:
+    input:
+        notebook=NOTEBOOKS / "vision.ipynb",
+        template=HTML_TEMPLATE,
+    output:
+        page="results/reports/studies/vision.html",
+        numbers="results/reports/studies/vision.json",
+    params:
+        notebook_parameters=lambda w, output: json.dumps(
+            {k: v for k, v in VISION_STUDY.items() if k != "enabled"}
+            | {"numbers": str(Path(output.numbers).absolute())}
+        ),
+    log:
+        notebook="results/logs/reports/studies/vision.ipynb",
+    shell:
+        "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
+        " -y {params.notebook_parameters:q}"
+        " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
+        " {log.notebook:q} --output-dir results/reports/studies --output vision"

@@ -1,0 +1,105 @@
+"""Vision transformers built from the library's layers: patches of the image are the tokens,
+`phasebench.layers.transformer_layer` is the body, and its attention is softmax, a Performer
+kernel (`phasebench.attention.KernelAttention`) or softmax with Stiefel projections."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from phasebench.attention import KernelAttention
+from phasebench.layers import transformer_layer
+
+POOLS = ("cls", "mean", "last")
+
+
+def patches(images: torch.Tensor, size: int, stride: int | None = None) -> torch.Tensor:
+    """(B, H, W) → (B, T, size²): size×size patches every `stride` pixels (default `size`: no
+    overlap), row by row; overlapping patches pad the border with (size − stride)//2 zeros."""
+    stride = stride or size
+    padding = (size - stride) // 2
+    tiles = F.unfold(images.unsqueeze(1), size, padding=padding, stride=stride)  # (B, s², T)
+    return tiles.transpose(1, 2)
+
+
+def n_patches(image: int, size: int, stride: int | None = None) -> int:
+    stride = stride or size
+    return ((image + 2 * ((size - stride) // 2) - size) // stride + 1) ** 2
+
+
+class VisionTransformer(nn.Module):
+    """Images (B, H, W) → class logits (B, classes).
+
+    tokens = E(patches) + positions (E linear; `width = 0` keeps the raw patches as tokens, as
+    GeometricMachineLearning.jl's MNIST transformer does); `depth` transformer layers; then a
+    linear head on the class token (`pool="cls"`), the mean token or the last token.
+    `kernel` names the attention (softmax or a Performer kernel with `m` features);
+    `add_connection=False` drops the skip connection around attention; `scale=False` leaves
+    the attention scores undivided by √width.
+    """
+
+    def __init__(
+        self,
+        image: int = 8,
+        patch: int = 2,
+        stride: int | None = None,
+        width: int = 32,
+        depth: int = 2,
+        heads: int = 4,
+        ff_width: int = 64,
+        kernel: str = "softmax",
+        m: int = 16,
+        stiefel: bool = False,
+        add_connection: bool = True,
+        scale: bool = True,
+        pool: str = "cls",
+        positional: bool = True,
+        norm: bool = False,
+        classes: int = 10,
+    ):
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"unknown pooling {pool!r}: expected one of {', '.join(POOLS)}")
+        tokens, dim = n_patches(image, patch, stride), width or patch * patch
+        self.patch, self.stride, self.pool = patch, stride, pool
+        self.embed = nn.Linear(patch * patch, width) if width else nn.Identity()
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
+        tokens += pool == "cls"
+        # Positions start as large as the patch features (not ViT's 0.02): with 16 tokens and
+        # 1437 training images the body then tells patches apart from the first step, where
+        # small ones left training on a plateau for several epochs (measured).
+        self.positions = nn.Parameter(torch.randn(tokens, dim)) if positional else None
+        features = {"m": m} if kernel in ("favor", "learned") else {}
+        self.layers = nn.Sequential(
+            *(
+                transformer_layer(
+                    dim,
+                    heads,
+                    ff_width,
+                    stiefel,
+                    scale,
+                    add_connection,
+                    kernel=KernelAttention(dim // heads, kernel, **features),
+                )
+                for _ in range(depth)
+            )
+        )
+        # The library's layers have no normalisation; `norm` puts a LayerNorm on the tokens
+        # entering the body and on the pooled token entering the head.
+        self.norm_in = nn.LayerNorm(dim) if norm else nn.Identity()
+        self.norm_out = nn.LayerNorm(dim) if norm else nn.Identity()
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, images):
+        x = self.embed(patches(images, self.patch, self.stride))
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)
+        if self.positions is not None:
+            x = x + self.positions
+        x = self.layers(self.norm_in(x))
+        if self.pool == "cls":
+            pooled = x[:, 0]
+        elif self.pool == "mean":
+            pooled = x.mean(1)
+        else:
+            pooled = x[:, -1]
+        return self.head(self.norm_out(pooled))

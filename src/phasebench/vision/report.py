@@ -1,0 +1,139 @@
+"""Tables, plots and captions of the image study's page (the notebook only calls these)."""
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from phasebench.vision.baselines import BASELINES
+
+SPLIT_NAMES = {
+    "random": "Stratified random 80/20 split",
+    "sequential": "Sequential 50/50 split (first half trains, second half tests)",
+}
+
+
+def introduction(settings: dict) -> str:
+    return (
+        "# Image study: ViT, Performer kernels and Stiefel weights on handwritten digits\n\n"
+        "scikit-learn's `load_digits`: 1797 images of 8×8 pixels, values scaled to [0, 1]. "
+        f"Vision transformers of width {settings['width']}, {settings['depth']} layers and "
+        f"{settings['heads']} heads read 16 overlapping 4×4 patches (stride 2) and classify a "
+        "class token; they differ only in their attention: softmax, Performer-ReLU, "
+        f"Performer-exp, FAVOR+ and a learned f_θ (m = {settings['features']} features), and "
+        "softmax with Stiefel (orthonormal) projections. The deep no-skip models follow "
+        "GeometricMachineLearning.jl's MNIST transformer scaled to 8×8: the 16 overlapping "
+        f"4×4 patches as tokens (no embedding, no positions), {settings['deep_depth']} layers "
+        "of 4 heads with no skip connection around attention (scores not divided by √d) and "
+        "x + tanh(Wx + b) between, the last token classified; Stiefel against unconstrained "
+        "projections, both trained by AdamW (the Stiefel constraint is torch's orthogonal "
+        "parametrisation)."
+    )
+
+
+def table_caption(settings: dict) -> str:
+    deep = [s for s in settings["seeds"] if s in settings["deep_seeds"]]
+    return (
+        f"Mean ± standard deviation over seeds ({len(settings['seeds'])} random splits, "
+        f"{len(settings['sequential_seeds'])} initialisations on the sequential split; the "
+        f"deep models on {len(deep)} of the random splits only); ViTs trained "
+        f"{settings['epochs']} epochs, deep models {settings['deep_epochs']}, batch "
+        f"{settings['batch_size']}, AdamW (weight decay {settings['weight_decay']}) with a "
+        f"one-cycle learning rate peaking at {settings['lr']}, random shifts of up to "
+        f"{settings['shift']} pixel(s); "
+        f"{settings['threads']} torch thread(s). Train images/s counts every epoch; test "
+        "images/s is inference on the test set. The baselines are deterministic per split."
+    )
+
+
+def _percent(mean: float, std: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def accuracy_table(part: pd.DataFrame) -> pd.DataFrame:
+    """One split's rows, best accuracy first, formatted for the page."""
+    part = part.sort_values("accuracy", ascending=False)
+    return pd.DataFrame(
+        {
+            "model": part.model,
+            "accuracy %": [
+                _percent(m, s) for m, s in zip(part.accuracy, part.accuracy_std, strict=True)
+            ],
+            "runs": part.runs,
+            "diverged": part.diverged.astype(int),
+            "parameters": [
+                "—" if p is None or math.isnan(p) else f"{int(p):,}" for p in part.params
+            ],
+            "train s": part.train_s.map(lambda s: f"{s:.2f}"),
+            "train images/s": part.train_images_per_s.map(lambda r: f"{r:,.0f}"),
+            "test images/s": part.test_images_per_s.map(lambda r: f"{r:,.0f}"),
+        }
+    )
+
+
+def plot_accuracy(table: pd.DataFrame):
+    """Accuracy ± std of every model, one panel per split; baselines in grey."""
+    splits = list(dict.fromkeys(table.split))
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False)
+    for ax, split_kind in zip(axes[0], splits, strict=True):
+        part = table[table.split == split_kind]
+        colours = ["0.6" if m in BASELINES else "C0" for m in part.model]
+        ax.barh(part.model, 100 * part.accuracy, xerr=100 * part.accuracy_std, color=colours)
+        ax.set(xlabel="test accuracy %", title=SPLIT_NAMES[split_kind].split(" (")[0])
+        ax.set_xlim(max(0, 100 * part.accuracy.min() - 5), 100)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    plt.show()
+
+
+def goal_table(goals: pd.DataFrame) -> pd.DataFrame:
+    def value(row):
+        if math.isnan(row.measured):
+            return "not run"
+        if row.target.startswith("gap"):
+            return f"{100 * row.measured:+.2f} points"
+        return f"{100 * row.measured:.2f} %"
+
+    return pd.DataFrame(
+        {
+            "goal": goals.goal,
+            "target": goals.target,
+            "measured": [value(r) for r in goals.itertuples()],
+            "met": [
+                "—" if math.isnan(r.measured) else ("yes" if r.met else "NO")
+                for r in goals.itertuples()
+            ],
+        }
+    )
+
+
+def deep_caption(settings: dict) -> str:
+    return (
+        "## The deep no-skip models while training\n\n"
+        "Mean training loss per epoch (each seed a line). Without a skip connection every "
+        "layer's attention output replaces its input: orthonormal projections keep the "
+        "tokens' scale through all layers, unconstrained ones are free to shrink or blow it up."
+    )
+
+
+def plot_losses(rows: pd.DataFrame):
+    deep = rows[rows.model.str.startswith("deep_") & (rows.split == "random")]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (name, part) in enumerate(deep.groupby("model", sort=False)):
+        for j, losses in enumerate(part.losses):
+            ax.plot(range(1, len(losses) + 1), losses, color=f"C{i}", label=None if j else name)
+    ax.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    plt.show()
+
+
+def footer(wall_s: float, settings: dict) -> str:
+    import torch
+
+    import phasebench
+
+    return (
+        f"---\nThe study took {wall_s:.0f} s ({settings['threads']} thread(s), torch "
+        f"{torch.__version__}); phasebench {phasebench.__version__}."
+    )

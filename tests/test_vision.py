@@ -1,0 +1,157 @@
+"""The image study: digits and splits, patches, every attention of the vision transformer, the
+training loop, the scikit-learn baselines and the study's table and goals."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from phasebench.vision import study
+from phasebench.vision.baselines import BASELINES, run_baseline
+from phasebench.vision.data import digits, split
+from phasebench.vision.models import VisionTransformer, n_patches, patches
+from phasebench.vision.train import fit, score, shifted
+
+
+@pytest.fixture(scope="module")
+def data():
+    return digits()
+
+
+def test_digits_are_the_shipped_images_scaled(data):
+    images, labels = data
+    assert images.shape == (1797, 8, 8) and labels.shape == (1797,)
+    assert images.min() == 0 and images.max() == 1
+    assert set(labels.tolist()) == set(range(10))
+
+
+def test_random_split_is_stratified_disjoint_and_seeded(data):
+    _, labels = data
+    train, test = split("random", labels, seed=3)
+    assert len(test) == 360 and len(train) == 1437
+    assert np.intersect1d(train, test).size == 0 and len(np.union1d(train, test)) == 1797
+    counts = np.bincount(labels[test].numpy(), minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37  # 20 % of each class (~36)
+    assert np.array_equal(split("random", labels, 3)[1], test)
+    assert not np.array_equal(split("random", labels, 4)[1], test)
+
+
+def test_sequential_split_is_the_two_halves(data):
+    _, labels = data
+    train, test = split("sequential", labels, seed=7)
+    assert np.array_equal(train, np.arange(898)) and np.array_equal(test, np.arange(898, 1797))
+    with pytest.raises(ValueError, match="unknown split 'shuffled'"):
+        split("shuffled", labels)
+
+
+def test_patches_cut_the_image_row_by_row():
+    image = torch.arange(64.0).reshape(1, 8, 8)
+    tiles = patches(image, 2)
+    assert tiles.shape == (1, 16, 4)
+    assert tiles[0, 1].tolist() == [2, 3, 10, 11]  # second patch of the first row
+    assert tiles[0, 4].tolist() == [16, 17, 24, 25]  # first patch of the second row
+    overlapping = patches(image, 4, 2)  # 4×4 every 2 pixels, one pixel of zero padding
+    assert overlapping.shape == (1, n_patches(8, 4, 2), 16) == (1, 16, 16)
+    assert overlapping[0, 0].reshape(4, 4)[1:, 1:].tolist() == image[0, :3, :3].tolist()
+    assert overlapping[0, 0].reshape(4, 4)[0].abs().sum() == 0
+
+
+def test_shifts_move_each_image_by_at_most_the_limit():
+    g = torch.Generator().manual_seed(0)
+    images = torch.zeros(200, 8, 8)
+    images[:, 4, 3] = 1.0
+    moved = shifted(images, g, 1)
+    rows, cols = (moved == 1).nonzero()[:, 1:].T
+    assert len(rows) == 200  # every pixel kept (one pixel of room on every side)
+    assert set(rows.tolist()) == {3, 4, 5} and set(cols.tolist()) == {2, 3, 4}
+    assert torch.equal(shifted(images, g, 0), images)
+
+
+@pytest.mark.parametrize("name", study.MODELS)
+def test_every_model_classifies_and_takes_a_step(name):
+    settings = {"width": 16, "depth": 1, "heads": 2, "features": 8, "deep_depth": 2}
+    torch.manual_seed(0)
+    model = study.build(name, settings)
+    images, labels = torch.rand(5, 8, 8), torch.arange(5)
+    logits = model(images)
+    assert logits.shape == (5, 10) and torch.isfinite(logits).all()
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.nn.functional.cross_entropy(logits, labels).backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_stiefel_projections_stay_orthonormal_while_training(data):
+    images, labels = data
+    torch.manual_seed(0)
+    model = VisionTransformer(width=16, depth=1, heads=2, stiefel=True)
+    # Weight decay on the parametrisation's free parameters once made these weights zero.
+    _, losses = fit(
+        model, images[:256], labels[:256], epochs=2, lr=1e-2, batch_size=64, seed=0,
+        weight_decay=0.1,
+    )  # fmt: skip
+    assert all(math.isfinite(loss) for loss in losses)
+    attention = model.layers[0].attention
+    for projection in [*attention.query, *attention.key, *attention.value]:
+        p = projection.weight.T  # (d, d/h)
+        assert torch.allclose(p.T @ p, torch.eye(p.shape[1]), atol=1e-5)
+
+
+def test_a_short_training_learns_the_digits(data):
+    images, labels = data
+    train, test = split("random", labels, 0)
+    torch.manual_seed(0)
+    model = VisionTransformer(patch=4, stride=2, width=16, depth=1, heads=2, ff_width=32)
+    seconds, losses = fit(
+        model, images[train], labels[train], epochs=8, lr=1e-2, batch_size=128, seed=0, shift=0
+    )
+    accuracy, rate = score(model, images[test], labels[test])
+    assert len(losses) == 8 and losses[-1] < 0.6 * losses[0] and seconds > 0 and rate > 0
+    assert accuracy > 0.4  # chance is 0.1; about 0.6 after these 8 epochs
+
+
+@pytest.mark.parametrize(("name", "floor"), zip(BASELINES, (0.97, 0.97, 0.95), strict=True))
+def test_baselines_match_their_known_accuracy(data, name, floor):
+    images, labels = data
+    train, test = split("random", labels, 0)
+    row = run_baseline(name, images[train], labels[train], images[test], labels[test])
+    # 1-NN about 98.9 %, the RBF SVC about 99 %, logistic regression about 97 %.
+    assert floor <= row["accuracy"] <= 1 and row["test_images_per_s"] > 0
+
+
+def test_study_rows_summary_and_goals():
+    settings = {
+        "models": ["vit_softmax", "vit_relu", "deep_stiefel"], "seeds": [0, 1],
+        "sequential_seeds": [0], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
+        "features": 4, "deep_depth": 1, "epochs": 1, "deep_epochs": 1, "lr": 1e-2,
+        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "threads": 1,
+    }  # fmt: skip
+    rows = study.run(settings)
+    # 2 ViTs × 3 (split, seed) pairs, the deep model on random split 1, baselines once per split.
+    assert len(rows) == 2 * 3 + 1 + len(BASELINES) * 3
+    deep = rows[rows.model == "deep_stiefel"]
+    assert deep[["split", "seed"]].values.tolist() == [["random", 1]]
+    table = study.summary(rows)
+    softmax = table[(table.model == "vit_softmax") & (table.split == "random")].iloc[0]
+    assert softmax.runs == 2 and softmax.accuracy_std >= 0 and softmax.params > 0
+    goals = study.goals(table).set_index("goal")
+    assert math.isnan(goals.loc["vit_exp within 1 point of softmax, random"].measured)
+    gap = goals.loc["vit_relu within 1 point of softmax, random"]
+    relu = table[(table.model == "vit_relu") & (table.split == "random")].iloc[0]
+    assert gap.measured == pytest.approx(softmax.accuracy - relu.accuracy)
+
+
+def test_goals_are_met_only_past_their_thresholds():
+    table = pd.DataFrame(
+        {
+            "split": ["random", "random", "random", "sequential"],
+            "model": ["vit_softmax", "vit_favor", "deep_stiefel", "vit_softmax"],
+            "accuracy": [0.986, 0.975, 0.79, 0.97],
+        }
+    )
+    goals = study.goals(table).set_index("goal").met
+    assert goals["softmax ViT, random 80/20"] and goals["softmax ViT, sequential 50/50"]
+    assert not goals["deep no-skip Stiefel, random 80/20"]
+    assert not goals["vit_favor within 1 point of softmax, random"]  # 1.1 points behind
