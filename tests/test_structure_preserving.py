@@ -114,6 +114,7 @@ def test_canonical_only_models_are_skipped_on_the_rigid_body(workflow_copy):
     # The DAG holds no training job for a skipped pair.
     (workflow_copy / "pair.yaml").write_text(
         "systems: [coupled_oscillator, rigid_body]\nmodels: [resnet, hnn]\nseeds: [0]\n"
+        "evaluation: {horizons: [10.0]}\n"  # config.yaml's 40 lies beyond the rigid body's data
     )
     dry = snakemake(workflow_copy, "-n", "--configfile", "pair.yaml")
     assert dry.returncode == 0, dry.stderr

@@ -9,9 +9,9 @@ from phasebench import ModelPlugin
 
 class ResNet(ModelPlugin):
     name = "resnet"
-    hparam_schema = {"width": {"minimum": 1}, "depth": {"minimum": 1}}
     family = "feed-forward"
     input_steps = output_steps = 1
+    hparam_schema = {"width": {"minimum": 1}, "depth": {"minimum": 1}}  # checked by validation
 
     def __init__(self, spec, width: int = 64, depth: int = 2):
         super().__init__(spec)
