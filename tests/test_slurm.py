@@ -18,7 +18,7 @@ from conftest import REPO, copy_workflow, job_counts, snakemake
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = REPO / "scripts/slurm-cluster.sh"
 # Jobs Snakemake runs itself rather than submitting (rule `all` only collects the targets).
-LOCAL_RULES = {"all"}
+LOCAL_RULES = {"all", "check_runs"}  # run by Snakemake itself, never submitted
 
 
 @pytest.fixture(scope="module")

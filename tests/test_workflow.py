@@ -393,6 +393,7 @@ def test_editing_a_library_module_retrains_the_models_that_use_it(workflow_copy)
     (workflow_copy / "small.yaml").write_text(
         "systems: [{name: coupled_oscillator, n_trajectories: 12, n_steps: 40}]\n"
         "models: [resnet, transformer, vpff]\nseeds: [0]\ntraining: {max_epochs: 1}\n"
+        "evaluation: {horizons: [10.0]}\n"  # within the data (t <= 16)
     )
     runs = "results/runs/coupled_oscillator/{}/seed0/train.json"
     args = ("--cores", "2", "--configfile", "small.yaml")
