@@ -280,11 +280,7 @@ def evaluate(
     )
     training_diverged = train_summary.get("status") == "diverged"
     scalars = {
-        "system": ds.attrs["system"],
-        "model": model_name,
-        "plugin": train_summary["plugin"],
-        "family": train_summary.get("family", "other"),
-        "seed": train_summary["seed"],
+        **_identity(ds, train_summary, model_name),
         **scalars,
         **structure,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -305,17 +301,24 @@ def evaluate(
     return _finish(curves, scalars, ds)
 
 
+def _identity(ds: xr.Dataset, train_summary: dict, model_name: str) -> dict:
+    """Which run the scalars describe: system, model name, plugin, family, seed."""
+    return {
+        "system": ds.attrs["system"],
+        "model": model_name,
+        "plugin": train_summary["plugin"],
+        "family": train_summary.get("family", "other"),
+        "seed": train_summary["seed"],
+    }
+
+
 def failed_evaluation(data: Path, train_summary: dict, model_name: str):
     """The evaluation outputs of a run whose training failed (`status: failed`): no curves,
     and scalars that carry the reason to the reports."""
     ds = open_store(data)
     curves = xr.Dataset(attrs={"status": "failed"})
     scalars = {
-        "system": ds.attrs["system"],
-        "model": model_name,
-        "plugin": train_summary["plugin"],
-        "family": train_summary.get("family", "other"),
-        "seed": train_summary["seed"],
+        **_identity(ds, train_summary, model_name),
         "status": "failed",
         "failure": train_summary["failure"],
         "final_error": None,
