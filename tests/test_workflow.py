@@ -139,6 +139,7 @@ CRASHING = {
 }
 
 
+@pytest.mark.slow  # a real pipeline of four models, about a minute
 def test_crashing_plugins_are_recorded_and_the_reports_complete(workflow_copy):
     for name, (source, _) in CRASHING.items():
         module = source.replace('"linear_step"', f'"{name}"')
