@@ -39,6 +39,9 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 # progress/ always holds the run's lock, and a resumed run's checkpoints, by design.
 warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+# Where srun is installed Lightning suggests it on every run; phasebench's jobs are one process
+# each (the SLURM executor places them), so the hint is noise in every job log.
+warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 # Lightning advertises a cloud logger on every run; job logs should hold the run's own lines.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: not str(record.msg).startswith("💡 Tip")
