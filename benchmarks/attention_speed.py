@@ -58,12 +58,12 @@ def measure(fn, length, args, device, backward, repeat):
     return {"seconds": min(times), "peak_bytes": peak}
 
 
-def crossover(rows, method, key):
-    """Smallest measured L from which `method` is faster than softmax at every longer L."""
-    lengths = sorted({r["L"] for r in rows})
-    t = {(r["method"], r["L"]): r[key]["seconds"] for r in rows}
+def crossover(seconds: dict, method: str, baseline: str):
+    """Smallest measured L from which `method` is faster than `baseline` at every longer L
+    (None: never); `seconds` maps (method, L) to a time."""
+    lengths = sorted({length for _, length in seconds})
     for i, length in enumerate(lengths):
-        if all(t[(method, x)] < t[("softmax_sdpa", x)] for x in lengths[i:]):
+        if all(seconds[(method, x)] < seconds[(baseline, x)] for x in lengths[i:]):
             return length
     return None
 
@@ -93,7 +93,14 @@ def main():
                 f"  fwd+bwd {row['forward_backward']['seconds'] * 1e3:9.2f} ms"
             )
     linear = [m for m in methods(args.dim, args.features, "cpu") if m != "softmax_sdpa"]
-    cross = {m: {k: crossover(rows, m, k) for k in ("forward", "forward_backward")} for m in linear}
+
+    def timed(key):
+        return {(r["method"], r["L"]): r[key]["seconds"] for r in rows}
+
+    cross = {
+        m: {k: crossover(timed(k), m, "softmax_sdpa") for k in ("forward", "forward_backward")}
+        for m in linear
+    }
     print("crossover length (linear faster from here on):", json.dumps(cross))
     result = {
         "settings": vars(args),

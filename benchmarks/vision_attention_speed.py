@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from attention_speed import crossover  # benchmarks/ is on the path when run as a script
 from torch.profiler import ProfilerActivity, profile
 
 from phasebench.attention import KERNELS, KernelAttention
@@ -55,16 +56,6 @@ def peak_bytes(layer, x):
     return top
 
 
-def crossover(rows, kernel):
-    """Smallest measured L from which `kernel` beats softmax at every longer L (None: never)."""
-    lengths = sorted({r["L"] for r in rows})
-    t = {(r["kernel"], r["L"]): r["seconds"] for r in rows}
-    for i, length in enumerate(lengths):
-        if all(t[(kernel, n)] < t[("softmax", n)] for n in lengths[i:]):
-            return length
-    return None
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument(
@@ -98,7 +89,8 @@ def main():
                     f"  peak {row['peak_bytes'] / 2**20:9.2f} MiB",
                     flush=True,
                 )
-    cross = {k: crossover(rows, k) for k in KERNELS if k != "softmax"}
+    seconds_of = {(r["kernel"], r["L"]): r["seconds"] for r in rows}
+    cross = {k: crossover(seconds_of, k, "softmax") for k in KERNELS if k != "softmax"}
     print("crossover length (faster than softmax from here on):", json.dumps(cross))
     result = {
         "settings": vars(args),
