@@ -41,11 +41,11 @@ test: $(DEV_STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Everyday lane: no full pipeline, no cluster, no killed-process tests.
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest -m "not slow and not slurm"
+	$(BIN)/python -m pytest -n 2 -m "not slow and not slurm"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .

@@ -60,6 +60,18 @@ TINY_TRAINING = resolve(
 )["models"]["resnet"]["training"]
 
 
+# Module-scoped pipelines that several tests share: under pytest-xdist (`make test` runs two
+# workers with --dist loadgroup) all users of one land on one worker, so each runs once.
+SHARED_PIPELINES = ("ci_run", "particle_run", "slurm_cluster")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        shared = [name for name in SHARED_PIPELINES if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+
+
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory) -> Path:
     from phasebench.data import simulate, write_store

@@ -176,7 +176,10 @@ JOBS = {
         (drop_dt, "missing attribute(s) 'dt'"),
     ],
 )
-@pytest.mark.parametrize("job", JOBS)
+# The train job starts a training process (seconds): slow lane.
+@pytest.mark.parametrize(
+    "job", [pytest.param(job, marks=pytest.mark.slow) if job == "train" else job for job in JOBS]
+)
 def test_damaged_store_is_one_sentence_in_data_check_and_the_jobs(
     tiny_store, tmp_path, damage, what, job
 ):

@@ -55,6 +55,7 @@ def kill_after_epoch(proc, resume, epoch, sig=signal.SIGKILL) -> int:
     return saved_epoch(resume)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_training_resumes_from_its_last_checkpoint(tiny_store, tmp_path, sig):
     training = {**TINY_TRAINING, "max_epochs": 400, "patience": 400, "batch_size": 4}

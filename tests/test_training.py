@@ -120,6 +120,7 @@ def test_training_writes_one_line_per_epoch_to_its_log(tiny_store, tmp_path, cap
     assert "GPU available" in caplog.text and "litlogger" not in caplog.text
 
 
+@pytest.mark.slow  # a training process
 def test_the_train_command_uses_the_threads_it_is_given(tiny_store, tmp_path):
     # The train rule passes Snakemake's {threads}, which may differ from training.threads.
     settings = {"plugin": "resnet", "hparams": {"width": 8, "depth": 1}, "seed": 0}
@@ -132,6 +133,7 @@ def test_the_train_command_uses_the_threads_it_is_given(tiny_store, tmp_path):
     assert "srun" not in result.stderr
 
 
+@pytest.mark.slow  # a training process per case
 @pytest.mark.parametrize(
     ("plugin", "returned"),
     [("flat", r"\(\d+, 4\)"), ("two_steps", r"\(\d+, 2, 4\)")],
