@@ -309,6 +309,8 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "burn_in": burn_in,
             "particles": system.particles,
             "space_dim": system.space_dim,
+            # A periodic particle system's box sides ([] otherwise): models need minimum images.
+            "box": list(getattr(system, "box", ())),
             **outcome,
             **provenance(repo_root(), config_hash(settings)),
         },
