@@ -34,6 +34,7 @@ def system_spec(system: System) -> SystemSpec:
             "particles": system.particles,
             "space_dim": system.space_dim,
             "feature_names": tuple(system.feature_names),
+            "box": tuple(getattr(system, "box", ())),
         }
     return SystemSpec(
         system.name, len(names), names, bool(system.canonical), system.default_dt, **particles

@@ -85,6 +85,7 @@ def spec_from_store(ds) -> SystemSpec:
             "particles": int(ds.attrs["particles"]),
             "space_dim": int(ds.attrs["space_dim"]),
             "feature_names": tuple(str(n) for n in ds["feature"].values),
+            "box": tuple(float(side) for side in ds.attrs.get("box", ())),
         }
     return SystemSpec(
         ds.attrs["system"],
