@@ -25,7 +25,7 @@ CAPABILITIES = sorted(system_capabilities(True, None, particles=True))
 
 
 def system_spec(system: System) -> SystemSpec:
-    """What a model trained on this system's data is told (as `training.spec_from_store`), at
+    """What a model trained on this system's data is told (as `spec.spec_from_store`), at
     the system's default `dt`."""
     names = tuple(system.state_names)
     particles = {}

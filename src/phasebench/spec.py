@@ -40,6 +40,27 @@ class SystemSpec:
         return system_capabilities(self.canonical, self.dim, self.particles > 0)
 
 
+def spec_from_store(ds) -> SystemSpec:
+    """What a model trained on the store (or group) `ds` is told."""
+    names = tuple(str(n) for n in ds["dof"].values)
+    particles = {}
+    if "particle_features" in ds:
+        particles = {
+            "particles": int(ds.attrs["particles"]),
+            "space_dim": int(ds.attrs["space_dim"]),
+            "feature_names": tuple(str(n) for n in ds["feature"].values),
+            "box": tuple(float(side) for side in ds.attrs.get("box", ())),
+        }
+    return SystemSpec(
+        ds.attrs["system"],
+        len(names),
+        names,
+        bool(ds.attrs["canonical"]),
+        ds.attrs["dt"],
+        **particles,
+    )
+
+
 def system_capabilities(canonical: bool, dim: int | None, particles: bool = False) -> set[str]:
     """Properties of a system that a model plugin may require (`requires = ("canonical",)`).
     A canonical system has an even dimension even when the number is not known statically;
