@@ -7,7 +7,7 @@ Each (model, N) runs in a fresh process, so that its peak resident memory is its
 minus the memory after the model is built). A size is skipped where the model's previous one
 predicts more than `--limit-s` seconds per training step (time × 4 per doubling for the
 quadratic models, × 2 for local) or more than `--limit-gb` of memory. Fitted exponents
-(log time against log N, least squares over N ≥ 256, where fixed costs no longer dominate)
+(log time against log N, least squares over N ≥ 128, where fixed costs no longer dominate)
 are printed and saved in benchmarks/results/particle_scaling.json, and a plot in
 benchmarks/results/particle_scaling.png. Timings on a shared machine are noisy: compare
 within one run.
@@ -33,7 +33,7 @@ MODELS = {
     "egnn": ("egnn", {}, 2),
 }
 HPARAMS = {"particle_transformer": {"width": 64, "depth": 3, "heads": 4, "ff_width": 128}}
-FIT_FROM = 256
+FIT_FROM = 128
 
 
 def rss_mb() -> float:
@@ -101,6 +101,18 @@ def exponent(sizes, values) -> float | None:
     return float(np.polyfit(n, v, 1)[0])
 
 
+def fit(results: dict) -> None:
+    """Each model's fitted exponents, into `results["exponents"]`, and printed."""
+    results["fit_from"] = FIT_FROM
+    for name, rows in results["models"].items():
+        sizes = [r["particles"] for r in rows]
+        results["exponents"][name] = {
+            key: exponent(sizes, [r[key] for r in rows])
+            for key in ("train_step_s", "rollout_step_s", "train_peak_mb")
+        }
+        print(name, "exponents", results["exponents"][name], flush=True)
+
+
 def plot(results: dict, out: Path) -> None:
     import matplotlib
 
@@ -133,7 +145,15 @@ def main() -> None:
     parser.add_argument("--limit-gb", type=float, default=6.0)
     parser.add_argument("--out", default="benchmarks/results/particle_scaling.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--refit", action="store_true", help="fit and plot --out again only")
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.refit:
+        results = json.loads(out.read_text())
+        fit(results)
+        out.write_text(json.dumps(results, indent=2))
+        plot(results, out.with_suffix(".png"))
+        return
     if args.worker:
         plugin, hparams, particles = json.loads(args.worker)
         print(json.dumps(worker(plugin, hparams, particles, args.repeat)))
@@ -175,13 +195,7 @@ def main() -> None:
             rows.append(row)
             previous = row
         results["models"][name] = rows
-        sizes = [r["particles"] for r in rows]
-        results["exponents"][name] = {
-            key: exponent(sizes, [r[key] for r in rows])
-            for key in ("train_step_s", "rollout_step_s", "train_peak_mb")
-        }
-        print(name, "exponents", results["exponents"][name], flush=True)
-    out = Path(args.out)
+    fit(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     plot(results, out.with_suffix(".png"))
