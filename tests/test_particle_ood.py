@@ -103,3 +103,11 @@ def test_the_integrator_is_scored_at_the_other_n_and_the_report_says_so(split_st
 def test_ood_particles_needs_a_particle_system():
     with pytest.raises(ConfigError, match="ood_particles needs a particle system"):
         resolve({"systems": [{"name": "pendulum", "ood_particles": 10}]})
+
+
+def test_no_rotated_error_in_a_periodic_box(split_store, runs):
+    """A turned periodic configuration is not one of the box's: the rotated one-step error
+    (measured before the fix) meant nothing there."""
+    folder, summary = runs["particle_transformer"]
+    _, scalars = evaluate(folder / "best.ckpt", split_store, SETTINGS, summary, "transformer")
+    assert "rotated_one_step_error" not in scalars
