@@ -82,3 +82,16 @@ def test_the_data_conserve_energy_and_momentum_and_pass_the_check(tmp_path):
     assert 0.3 < kinetic < 3
     write_store(ds, tmp_path / "lj.zarr")
     assert check(tmp_path / "lj.zarr") == []
+
+
+def test_a_blown_up_configuration_does_not_stop_the_others():
+    """A reference row one step per saved sample may blow up; the neighbour search used to
+    raise on its non-finite positions ("greater than the size of the periodic box")."""
+    system, x0 = bound(n=2)
+    half = system.particles * system.space_dim
+    q = x0[:, :half].copy()
+    q[0, :4] = np.nan
+    with np.errstate(all="raise"):  # and without warnings
+        force = system.force(q)
+    assert np.isfinite(force[1]).all()
+    np.testing.assert_allclose(force[1], system.force(x0[1:, :half])[0])

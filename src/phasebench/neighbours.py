@@ -23,12 +23,15 @@ def wrap(x: np.ndarray, box: float) -> np.ndarray:
 
 def pairs_within(q: np.ndarray, box: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Every pair i < j of each configuration of `q (S, N, d)` closer than `radius` (nearest
-    image), as indices into the flattened `(S·N)` particles."""
+    image), as indices into the flattened `(S·N)` particles. A configuration with a non-finite
+    position (a rollout that blew up) has none: its states are lost already, and the search
+    would refuse them."""
     count = q.shape[1]
     found = [
         cKDTree(wrap(config, box), boxsize=box).query_pairs(radius, output_type="ndarray")
         + s * count
         for s, config in enumerate(q)
+        if np.isfinite(config).all()
     ]
     pairs = np.concatenate(found) if found else np.empty((0, 2), np.intp)
     pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]  # gathers in memory order: faster
