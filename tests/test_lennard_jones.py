@@ -86,12 +86,14 @@ def test_the_data_conserve_energy_and_momentum_and_pass_the_check(tmp_path):
 
 def test_a_blown_up_configuration_does_not_stop_the_others():
     """A reference row one step per saved sample may blow up; the neighbour search used to
-    raise on its non-finite positions ("greater than the size of the periodic box")."""
-    system, x0 = bound(n=2)
+    raise on its non-finite positions, or on huge ones that the fold into the box left
+    outside it ("greater than the size of the periodic box")."""
+    system, x0 = bound(n=3)
     half = system.particles * system.space_dim
     q = x0[:, :half].copy()
     q[0, :4] = np.nan
+    q[1, :4] = [2.944095308045066e18, -2.9e18, 3e17, -7e19]  # finite, folded only roughly
     with np.errstate(all="raise"):  # and without warnings
         force = system.force(q)
-    assert np.isfinite(force[1]).all()
-    np.testing.assert_allclose(force[1], system.force(x0[1:, :half])[0])
+    assert np.isfinite(force[2]).all()
+    np.testing.assert_allclose(force[2], system.force(x0[2:, :half])[0])

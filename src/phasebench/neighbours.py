@@ -16,9 +16,9 @@ def minimum_image(diff, box: float):
 
 
 def wrap(x: np.ndarray, box: float) -> np.ndarray:
-    """Positions folded into [0, box) (cKDTree refuses box itself, which rounding can give)."""
-    wrapped = x - box * np.floor(x / box)
-    return np.where(wrapped >= box, wrapped - box, wrapped)
+    """Positions folded into [0, box). cKDTree refuses box itself, which rounding can give, and
+    the fold of a huge position (a rollout blowing up) may land anywhere: clipped."""
+    return np.clip(np.mod(x, box), 0.0, np.nextafter(box, 0.0))
 
 
 def pairs_within(q: np.ndarray, box: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
