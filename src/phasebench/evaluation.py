@@ -328,7 +328,7 @@ def _score_other_particles(curves, scalars, data, settings, model=None, checkpoi
     if at is not None:
         predict, one_step = at(group)
     else:
-        reason = skip_reason(plugin_label(model), model.requires, model.spec.dim, spec.particles)
+        reason = skip_reason(model.name, model.requires, model.spec.dim, spec.particles)
         if reason is None:
             try:
                 model = load_model(checkpoint, spec)
