@@ -27,8 +27,9 @@ def dense_force(system, q):
     return -qt.grad.numpy().reshape(q.shape)
 
 
-def test_the_neighbour_list_forces_equal_all_pairs_forces_along_a_trajectory():
-    system, x0 = bound()
+@pytest.mark.parametrize("params", [{}, {"space_dim": 3, "particles": 216}])
+def test_the_neighbour_list_forces_equal_all_pairs_forces_along_a_trajectory(params):
+    system, x0 = bound(**params)
     path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 40, 4)
     half = system.particles * system.space_dim
     searches = system._neighbours("field").searches
