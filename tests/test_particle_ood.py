@@ -10,7 +10,7 @@ import xarray as xr
 
 from phasebench.config import resolve, simulate_settings
 from phasebench.data import open_store, write_store
-from phasebench.datatools import check
+from phasebench.datatools import check, summary
 from phasebench.errors import ConfigError
 from phasebench.evaluation import evaluate, evaluate_integrator
 from phasebench.particle_ood import GROUP, n_split_summary, open_group, simulate_store
@@ -54,6 +54,7 @@ def test_the_other_n_lives_in_a_group_that_continues_the_trajectories(split_stor
     assert xr.open_zarr(split_store, consolidated=False).sizes["trajectory"] == 12
     assert check(split_store) == []
     assert (split_store / GROUP).is_dir()
+    assert "test_ood      4 trajectories at N = 64 (group ood_particles)" in summary(split_store)
 
 
 @pytest.fixture(scope="module")
