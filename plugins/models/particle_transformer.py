@@ -4,6 +4,15 @@ the pair's ‖x_i − x_j‖² and f_i ⊙ f_j, and a feed-forward block; the ne
 (x_i, p_i) + decode(token_i). `kernel` swaps softmax for one of the library's linear-attention
 kernels (relu, exp, favor, learned), where the pairs enter as summed features instead.
 
+Local attention: `neighbours: k` (> 0) lets each particle attend to itself and its k nearest
+others only, so a layer costs O(N·k) instead of O(N²) (softmax only); `cutoff: r` (> 0) drops
+neighbours farther than r. k ≥ N − 1 without a cutoff is full attention.
+
+In a periodic box (`spec.box`) distances go to the nearest image, a token is (p_i, f_i) (an
+unwrapped position says nothing about the physics), and the pairs carry the displacement
+x_i − x_j, which also enters each value (relative values): the model then never sees where in
+the box a particle is, so it runs unchanged at another N (a larger box at the same density).
+
 Permutation-equivariant by construction (tokens are a set); translation-invariant increments.
 """
 
@@ -11,14 +20,15 @@ import torch
 from torch import nn
 
 from phasebench import ModelPlugin
+from phasebench.errors import PluginError
 from phasebench.layers import (
     ParticleAttentionLayer,
     join_particles,
     mlp,
     pair_features,
-    pair_geometry,
     split_particles,
 )
+from phasebench.layers.neighbourhood import displacements, gather, neighbour_indices
 
 
 class ParticleTransformer(ModelPlugin):
@@ -35,21 +45,48 @@ class ParticleTransformer(ModelPlugin):
         heads: int = 4,
         ff_width: int = 128,
         kernel: str = "softmax",
+        neighbours: int = 0,
+        cutoff: float = 0.0,
     ):
         super().__init__(spec)
+        if (neighbours or cutoff) and kernel != "softmax":
+            raise PluginError(
+                f"particle_transformer: neighbours/cutoff (local attention) need kernel "
+                f"softmax, not {kernel!r}"
+            )
+        if neighbours < 0 or cutoff < 0:
+            raise PluginError("particle_transformer: neighbours and cutoff must be ≥ 0")
         d, n_features = spec.space_dim, len(spec.feature_names)
-        self.embed = nn.Linear(2 * d + n_features, width)
+        self.box = spec.box[0] if spec.box else None
+        self.neighbours, self.cutoff = neighbours, cutoff
+        periodic = self.box is not None
+        tokens = (d if periodic else 2 * d) + n_features
+        pairs = (d if periodic else 0) + 1 + n_features
+        self.embed = nn.Linear(tokens, width)
         self.layers = nn.ModuleList(
-            ParticleAttentionLayer(width, heads, ff_width, 1 + n_features, kernel)
+            ParticleAttentionLayer(width, heads, ff_width, pairs, kernel, relative_values=periodic)
             for _ in range(depth)
         )
         self.decode = nn.Sequential(nn.LayerNorm(width), mlp([width, width, 2 * d]))
 
     def forward(self, window, features):  # (B, 1, D), (B, N, F) -> (B, 1, D)
         x, p = split_particles(window, self.spec.particles, self.spec.space_dim)
-        h = self.embed(torch.cat([x - x.mean(1, keepdim=True), p, features], -1))
-        pairs = torch.cat([pair_geometry(x)[1], pair_features(features)], -1)
+        own = [p, features] if self.box is not None else [x - x.mean(1, keepdim=True), p, features]
+        h = self.embed(torch.cat(own, -1))
+        count = x.shape[1]
+        local = 0 < self.neighbours < count - 1
+        if local:
+            index = neighbour_indices(x, self.neighbours, self.box)
+            diff = displacements(x[:, :, None], gather(x, index), self.box)
+            products = features[:, :, None] * gather(features, index)
+        else:
+            index = None
+            diff = displacements(x[:, :, None], x[:, None], self.box)
+            products = pair_features(features)
+        r2 = (diff * diff).sum(-1, keepdim=True)
+        pairs = torch.cat([diff, r2, products] if self.box is not None else [r2, products], -1)
+        mask = r2[..., 0] <= self.cutoff**2 if self.cutoff else None
         for layer in self.layers:
-            h = layer(h, pairs)
+            h = layer(h, pairs, index, mask)
         dx, dp = self.decode(h).chunk(2, dim=-1)
         return join_particles(x + dx, p + dp)

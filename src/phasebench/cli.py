@@ -53,13 +53,14 @@ def _plugins_check(args) -> int:
 
 
 def _simulate(args) -> int:
-    from phasebench.data import simulate, write_store
+    from phasebench.data import write_store
+    from phasebench.particle_ood import simulate_store
     from phasebench.system import build_system
 
     settings = json.loads(args.settings)
     system = build_system(settings["name"], settings["params"])
-    ds = simulate(system, settings)
-    write_store(ds, Path(args.out))
+    ds, groups = simulate_store(system, settings)
+    write_store(ds, Path(args.out), groups)
     print(
         f"{args.out}: {ds.sizes['trajectory']} trajectories × {ds.sizes['time']} steps, "
         f"max relative energy error {ds.attrs['max_rel_energy_error']:.2e}"

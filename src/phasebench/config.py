@@ -213,6 +213,10 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                 f"{source}: {where}.integrator {integrator} needs a separable H = T(p) + V(q), "
                 f"which {name} is not; use implicit_midpoint, rk4 or reference"
             )
+        if entry["ood_particles"] and not info.attrs.get("particle_system", False):
+            raise ConfigError(
+                f"{source}: {where}.ood_particles needs a particle system; {name} is not one"
+            )
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
         n_steps = entry["n_steps"] or info.attrs.get("default_n_steps")

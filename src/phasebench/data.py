@@ -309,6 +309,8 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "burn_in": burn_in,
             "particles": system.particles,
             "space_dim": system.space_dim,
+            # A periodic particle system's box sides ([] otherwise): models need minimum images.
+            "box": list(getattr(system, "box", ())),
             **outcome,
             **provenance(repo_root(), config_hash(settings)),
         },
@@ -329,7 +331,7 @@ def _particle_variables(system: System, features) -> dict:
     return {"particle_features": (dims, features, _described(long_name))}
 
 
-def write_store(ds: xr.Dataset, path: Path) -> None:
+def write_store(ds: xr.Dataset, path: Path, groups: dict[str, xr.Dataset] | None = None) -> None:
     """Write next to `path` and rename, so that a reader never sees a half-written store.
 
     With consolidated metadata, so that a plain `xr.open_zarr(path)` opens it without a warning
@@ -342,6 +344,8 @@ def write_store(ds: xr.Dataset, path: Path) -> None:
         # Zarr notes that consolidated metadata is not in the v3 specification yet.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         ds.to_zarr(partial, mode="w", zarr_format=3, consolidated=True)
+        for name, group in (groups or {}).items():  # e.g. particle_ood's test_ood at another N
+            group.to_zarr(partial, group=name, mode="w", zarr_format=3, consolidated=False)
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
 

@@ -37,6 +37,7 @@ def summary(path: Path) -> str:
         f"{ds['state'].dtype}",
         f"  splits        {', '.join(f'{s} {n}' for s, n in splits.items() if n)}",
         *_particle_lines(ds),
+        *_split_by_n_lines(path),
         f"  invariants    {', '.join(json.loads(ds.attrs['invariants']))}",
     ]
     for name, values in trajectory_parameters(ds).items():
@@ -55,6 +56,20 @@ def summary(path: Path) -> str:
     provenance = ("phasebench_version", "git_commit", "config_hash", "created")
     lines += [f"  {key:<13} {ds.attrs.get(key)}" for key in provenance]
     return "\n".join(lines)
+
+
+def _split_by_n_lines(path) -> list[str]:
+    """The test_ood split at another N (`particle_ood`), where the store has one."""
+    from phasebench.particle_ood import GROUP, open_group
+
+    group = open_group(path)
+    if group is None:
+        return []
+    return [
+        f"  test_ood      {group.sizes['trajectory']} trajectories at N = "
+        f"{int(group.attrs['particles'])} (group {GROUP}), max relative energy error "
+        f"{group.attrs['max_rel_energy_error']:.2e}"
+    ]
 
 
 def _particle_lines(ds) -> list[str]:

@@ -43,7 +43,8 @@ from phasebench.model import (
     roll_out,
     sliding_windows,
 )
-from phasebench.spec import SystemSpec
+from phasebench.particle_ood import open_group, skip_reason
+from phasebench.spec import SystemSpec, spec_from_store
 from phasebench.system import build_system
 
 FORMAT = "phasebench-evaluation/1"
@@ -59,8 +60,9 @@ STRUCTURE_WINDOWS = 8  # test windows at which the Jacobian of the learned map i
 Predictor = Callable[[np.ndarray, dict, np.ndarray | None], tuple[np.ndarray, float, int, int]]
 
 
-def load_model(checkpoint: Path) -> ModelPlugin:
-    """The trained plugin from a `best.ckpt` written by `phasebench.training`."""
+def load_model(checkpoint: Path, spec: SystemSpec | None = None) -> ModelPlugin:
+    """The trained plugin from a `best.ckpt` written by `phasebench.training` (built for
+    another `spec`, such as more particles, where given: the weights must fit it)."""
     checkpoint = Path(checkpoint)
     if not checkpoint.exists():
         raise DataError(f"{checkpoint}: no such checkpoint; the train rule writes it")
@@ -68,7 +70,8 @@ def load_model(checkpoint: Path) -> ModelPlugin:
     hp = state["hyper_parameters"]
     # In the precision it was trained in: float64 weights loaded into float32 ones lose digits.
     dtype = precision_dtype(hp.get("training", {}).get("precision", "32"))
-    model = build_model(hp["plugin"], SystemSpec.from_dict(hp["spec"]), hp["hparams"], dtype)
+    spec = spec or SystemSpec.from_dict(hp["spec"])
+    model = build_model(hp["plugin"], spec, hp["hparams"], dtype)
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
     model.load_state_dict(weights)
     return model.eval()
@@ -166,12 +169,20 @@ def error_attrs(name: str) -> dict:
     }
 
 
-def _score(ds: xr.Dataset, data: Path, predict: Predictor, settings: dict, one_step=None):
-    """Predict every evaluated split of `ds`; the per-step errors and the scalars."""
+def _score(
+    ds: xr.Dataset,
+    data: Path,
+    predict: Predictor,
+    settings: dict,
+    one_step=None,
+    splits=SPLIT_PREFIXES,
+):
+    """Predict every evaluated split of `ds` (those of `splits`, split -> scalar prefix); the
+    per-step errors and the scalars."""
     system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
     time_axis = ds["time"].values
     parts, scalars = [], {}
-    for split, prefix in SPLIT_PREFIXES.items():
+    for split, prefix in splits.items():
         if split != "test" and not (ds["split"] == split).any():
             continue
         truth, swept = load_split(ds, split, str(data)), trajectory_parameters(ds, split)
@@ -263,11 +274,14 @@ def evaluate(
         settings,
         lambda truth, _, features: one_step_error(model, truth, features),
     )
+    curves, scalars = _score_other_particles(curves, scalars, data, settings, model, checkpoint)
     test, test_features = load_split(ds, "test", str(data)), particle_features(ds, "test")
     if torch.cuda.is_available():
         _, seconds, steps, _ = _model_predictor(model, "cuda")(test, {}, test_features)
         scalars["inference_ms_per_step_gpu"] = 1e3 * seconds / steps
-    if test_features is not None and int(ds.attrs.get("space_dim", 0)) >= 2:
+    # Not in a periodic box: a turned box is another box, and the data no longer its physics.
+    periodic = len(ds.attrs.get("box", ())) > 0
+    if test_features is not None and int(ds.attrs.get("space_dim", 0)) >= 2 and not periodic:
         turned = rotated(test, int(ds.attrs["particles"]), int(ds.attrs["space_dim"]))
         scalars["rotated_one_step_error"] = one_step_error(model, turned, test_features)
     windows = true_windows(model, test)[:STRUCTURE_WINDOWS]
@@ -299,6 +313,41 @@ def evaluate(
         spent["wall_s"] = train_summary["wall_time_s"]
         scalars["budget_curve"] = [*budget_curve(budgets, ds, data, settings), {**spent, **final}]
     return _finish(curves, scalars, ds)
+
+
+def _score_other_particles(curves, scalars, data, settings, model=None, checkpoint=None, at=None):
+    """Add the store's test_ood split at another N (`particle_ood`), if it has one: the model
+    rebuilt at that N from `checkpoint` (or the integrator predictor `at(system)`). The
+    curves of that split hold the errors only (its states are wider than the store's)."""
+    group = open_group(data)
+    if group is None:
+        return curves, scalars
+    spec = spec_from_store(group)
+    scalars["ood_particles"] = spec.particles
+    scalars["train_particles"] = int(group.attrs["trained_particles"])
+    if at is not None:
+        predict, one_step = at(group)
+    else:
+        reason = skip_reason(model.name, model.requires, model.spec.dim, spec.particles)
+        if reason is None:
+            try:
+                model = load_model(checkpoint, spec)
+            except RuntimeError as err:  # weights whose shapes depend on N
+                reason = (
+                    f"{plugin_label(model)}: its weights do not fit N = {spec.particles} ({err})"
+                )
+        if reason is not None:
+            scalars["ood_skipped"] = reason
+            return curves, scalars
+        predict = _model_predictor(model)
+
+        def one_step(truth, _, features):
+            return one_step_error(model, truth, features)
+
+    part, extra = _score(group, data, predict, settings, one_step, {"test_ood": "ood_"})
+    scalars.update(extra)
+    part = part.drop_vars(["state_pred", "dof"])
+    return xr.concat([curves, part], dim="trajectory"), scalars
 
 
 def _identity(ds: xr.Dataset, train_summary: dict, model_name: str) -> dict:
@@ -350,20 +399,25 @@ CONVERGENCE_KEYS = ("stop_reason", "best_epoch", "late_improvement", "converged"
 def evaluate_integrator(data: Path, integrator: str, settings: dict):
     """Score the system's own `integrator`, one step per saved sample, as a reference row."""
     ds = open_store(data)
-    system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
     dt = float(ds.attrs["dt"])
-    predict = _integrator_predictor(system, integrator, dt)
 
-    def one_step(truth, swept, features):
-        start = truth[:, :-1].reshape(-1, truth.shape[-1]).astype(np.float64)
-        per_start = {k: np.repeat(v, truth.shape[1] - 1) for k, v in swept.items()}
-        if features is not None:
-            features = np.repeat(features, truth.shape[1] - 1, axis=0)
-        field = system.for_trajectories(per_start).with_features(features).vector_field
-        step = INTEGRATORS[integrator](field, start, dt, 1, 1)[:, 1]
-        return float(relative_error(step, truth[:, 1:].reshape(step.shape)).mean())
+    def at(store):  # the predictor and one-step error of the system of a store (or group)
+        system = build_system(store.attrs["system"], json.loads(store.attrs["parameters"]))
 
+        def one_step(truth, swept, features):
+            start = truth[:, :-1].reshape(-1, truth.shape[-1]).astype(np.float64)
+            per_start = {k: np.repeat(v, truth.shape[1] - 1) for k, v in swept.items()}
+            if features is not None:
+                features = np.repeat(features, truth.shape[1] - 1, axis=0)
+            field = system.for_trajectories(per_start).with_features(features).vector_field
+            step = INTEGRATORS[integrator](field, start, dt, 1, 1)[:, 1]
+            return float(relative_error(step, truth[:, 1:].reshape(step.shape)).mean())
+
+        return _integrator_predictor(system, integrator, dt), one_step
+
+    predict, one_step = at(ds)
     curves, scalars = _score(ds, data, predict, settings, one_step)
+    curves, scalars = _score_other_particles(curves, scalars, data, settings, at=at)
     scalars = {
         "system": ds.attrs["system"],
         "model": f"numerical: {integrator}",

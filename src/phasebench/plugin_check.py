@@ -25,7 +25,7 @@ CAPABILITIES = sorted(system_capabilities(True, None, particles=True))
 
 
 def system_spec(system: System) -> SystemSpec:
-    """What a model trained on this system's data is told (as `training.spec_from_store`), at
+    """What a model trained on this system's data is told (as `spec.spec_from_store`), at
     the system's default `dt`."""
     names = tuple(system.state_names)
     particles = {}
@@ -34,6 +34,7 @@ def system_spec(system: System) -> SystemSpec:
             "particles": system.particles,
             "space_dim": system.space_dim,
             "feature_names": tuple(system.feature_names),
+            "box": tuple(getattr(system, "box", ())),
         }
     return SystemSpec(
         system.name, len(names), names, bool(system.canonical), system.default_dt, **particles

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass
 class SystemSpec:
     """`particles`, `space_dim` and `feature_names` describe a particle system (0 / empty for
     others): its state is `particles` positions in `space_dim` dimensions, then as many momenta,
-    particle by particle, and each particle carries fixed features named `feature_names`."""
+    particle by particle, and each particle carries fixed features named `feature_names`.
+    `box` holds the sides of a periodic box along each axis (empty: not periodic); positions
+    are then unwrapped and a model measures distances to the nearest image."""
 
     name: str
     dim: int
@@ -17,6 +19,7 @@ class SystemSpec:
     particles: int = 0
     space_dim: int = 0
     feature_names: tuple[str, ...] = ()
+    box: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -24,16 +27,38 @@ class SystemSpec:
             **data,
             "state_names": list(self.state_names),
             "feature_names": list(data["feature_names"]),
+            "box": list(data["box"]),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "SystemSpec":
-        names = {k: tuple(data.get(k, ())) for k in ("state_names", "feature_names")}
+        names = {k: tuple(data.get(k, ())) for k in ("state_names", "feature_names", "box")}
         return cls(**{**data, **names})
 
     @property
     def capabilities(self) -> set[str]:
         return system_capabilities(self.canonical, self.dim, self.particles > 0)
+
+
+def spec_from_store(ds) -> SystemSpec:
+    """What a model trained on the store (or group) `ds` is told."""
+    names = tuple(str(n) for n in ds["dof"].values)
+    particles = {}
+    if "particle_features" in ds:
+        particles = {
+            "particles": int(ds.attrs["particles"]),
+            "space_dim": int(ds.attrs["space_dim"]),
+            "feature_names": tuple(str(n) for n in ds["feature"].values),
+            "box": tuple(float(side) for side in ds.attrs.get("box", ())),
+        }
+    return SystemSpec(
+        ds.attrs["system"],
+        len(names),
+        names,
+        bool(ds.attrs["canonical"]),
+        ds.attrs["dt"],
+        **particles,
+    )
 
 
 def system_capabilities(canonical: bool, dim: int | None, particles: bool = False) -> set[str]:

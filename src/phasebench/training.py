@@ -32,7 +32,7 @@ from phasebench.fastpath import compile_decision, optimiser
 from phasebench.losses import LOSSES
 from phasebench.model import build_model, check_output, precision_dtype, sliding_windows
 from phasebench.run_folder import RunFolder, source_digest
-from phasebench.spec import SystemSpec
+from phasebench.spec import SystemSpec, spec_from_store  # noqa: F401 (its former home)
 
 # The data lives in memory, so worker processes would only add start-up cost.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -75,25 +75,6 @@ def windows(states: torch.Tensor, input_steps: int, output_steps: int, features=
         per_trajectory = states.shape[1] - length + 1
         tensors.append(features.to(states.dtype).repeat_interleave(per_trajectory, dim=0))
     return Windows(*tensors)
-
-
-def spec_from_store(ds) -> SystemSpec:
-    names = tuple(str(n) for n in ds["dof"].values)
-    particles = {}
-    if "particle_features" in ds:
-        particles = {
-            "particles": int(ds.attrs["particles"]),
-            "space_dim": int(ds.attrs["space_dim"]),
-            "feature_names": tuple(str(n) for n in ds["feature"].values),
-        }
-    return SystemSpec(
-        ds.attrs["system"],
-        len(names),
-        names,
-        bool(ds.attrs["canonical"]),
-        ds.attrs["dt"],
-        **particles,
-    )
 
 
 class TrajectoryWindows(pl.LightningDataModule):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from phasebench.attention import KernelAttention
+from phasebench.layers.neighbourhood import displacements
 
 
 def mlp(sizes, last_gain: float | None = None) -> nn.Sequential:
@@ -45,9 +46,10 @@ def masses(features: torch.Tensor, feature_names) -> torch.Tensor | float:
     return features[..., feature_names.index("mass")][..., None]
 
 
-def pair_geometry(x: torch.Tensor):
-    """x_i − x_j `(B, N, N, d)` and ‖x_i − x_j‖² `(B, N, N, 1)`."""
-    diff = x[:, :, None] - x[:, None, :]
+def pair_geometry(x: torch.Tensor, box: float | None = None):
+    """x_i − x_j `(B, N, N, d)` (to the nearest image in a periodic box of side `box`) and
+    ‖x_i − x_j‖² `(B, N, N, 1)`."""
+    diff = displacements(x[:, :, None], x[:, None, :], box)
     return diff, (diff * diff).sum(-1, keepdim=True)
 
 
@@ -108,31 +110,86 @@ class ParticleAttentionLayer(nn.Module):
     """Attention over particles (tokens, no positional encoding), then a feed-forward block.
 
     Softmax attention adds a per-head bias b_ij = φ_b(pair_ij) to its logits, pair_ij holding
-    ‖x_i − x_j‖² and f_i ⊙ f_j. A linear-attention kernel (the library's `KernelAttention`:
-    relu, exp, favor, learned) has no logits to add to, so the pairs enter as features: each
-    token first receives Σ_j φ_b(pair_ij) (one message-passing step).
+    ‖x_i − x_j‖² and f_i ⊙ f_j (and x_i − x_j in a periodic box). A linear-attention kernel
+    (the library's `KernelAttention`: relu, exp, favor, learned) has no logits to add to, so
+    the pairs enter as features: each token first receives Σ_j φ_b(pair_ij) (one
+    message-passing step).
+
+    `relative_values` adds a learned u_ij = φ_u(pair_ij) to each value, Σ_j a_ij (v_j + u_ij):
+    in a periodic box the tokens hold no positions, so the direction to a neighbour must
+    enter through the pair. `forward` takes the pairs of all particles `(B, N, N, P)`, or with
+    `neighbours (B, N, K)` those of each particle's K neighbours `(B, N, K, P)` (local
+    attention, cost O(N·K)); `mask` (same leading shape) drops pairs beyond a cutoff.
     """
 
-    def __init__(self, width: int, heads: int, ff_width: int, pair_features: int, kernel: str):
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        ff_width: int,
+        pair_features: int,
+        kernel: str,
+        relative_values: bool = False,
+    ):
         super().__init__()
         self.heads, self.kernel = heads, kernel
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
         self.pair = mlp([pair_features, width, heads if kernel == "softmax" else width])
+        self.relative = mlp([pair_features, width, width]) if relative_values else None
         self.attention = None if kernel == "softmax" else KernelAttention(width // heads, kernel)
         self.ff = mlp([width, ff_width, width])
 
-    def forward(self, h, pairs):
+    def forward(self, h, pairs, neighbours=None, mask=None):
         batch, n, width = h.shape
-        if self.kernel != "softmax":
+        if neighbours is not None:
+            mixed = self._local(h, pairs, neighbours, mask)
+        elif self.kernel != "softmax":
             h = h + (self.pair(pairs) * off_diagonal(n, h)).sum(2)
-        q, k, v = self.qkv(self.norm1(h)).view(batch, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        scale = q.shape[-1] ** -0.5
-        if self.kernel == "softmax":
+            q, k, v = self._qkv(h).permute(2, 0, 3, 1, 4)
+            mixed = self.attention(q, k, v, q.shape[-1] ** -0.5).transpose(1, 2)
+        elif self.relative is None and mask is None:
+            q, k, v = self._qkv(h).permute(2, 0, 3, 1, 4)
             bias = self.pair(pairs).permute(0, 3, 1, 2)  # (B, heads, N, N)
-            mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        else:
-            mixed = self.attention(q, k, v, scale)
-        h = h + self.out(mixed.transpose(1, 2).reshape(batch, n, width))
+            mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2)
+        else:  # all pairs, written out: relative values or a cutoff
+            q, k, v = self._qkv(h).unbind(2)  # (B, N, heads, dh)
+            logits = torch.einsum("bihd,bjhd->bijh", q, k) * q.shape[-1] ** -0.5
+            weights = self._weights(logits + self.pair(pairs), mask)
+            mixed = torch.einsum("bijh,bjhd->bihd", weights, v)
+            if self.relative is not None:
+                mixed = mixed + self._relative_mix(weights, pairs)
+        h = h + self.out(mixed.reshape(batch, n, width))
         return h + self.ff(self.norm2(h))
+
+    def _qkv(self, h):
+        batch, n, _ = h.shape
+        return self.qkv(self.norm1(h)).view(batch, n, 3, self.heads, -1)
+
+    @staticmethod
+    def _weights(logits, mask):
+        """Softmax over the neighbours (dim 2); a mask sets dropped pairs' logits to −∞."""
+        if mask is not None:
+            logits = logits.masked_fill(~mask[..., None], float("-inf"))
+        return logits.softmax(2)
+
+    def _relative_mix(self, weights, pairs):
+        """Σ_j a_ij u_ij, per head: weights `(B, N, K, heads)`, pairs `(B, N, K, P)`."""
+        u = self.relative(pairs)
+        u = u.view(*u.shape[:3], self.heads, -1)
+        return torch.einsum("bijh,bijhd->bihd", weights, u)
+
+    def _local(self, h, pairs, neighbours, mask):
+        """Softmax attention of each particle over its neighbours only."""
+        if self.kernel != "softmax":
+            raise ValueError("local attention (neighbours) needs kernel softmax")
+        q, k, v = self._qkv(h).unbind(2)  # (B, N, heads, dh)
+        batch = torch.arange(h.shape[0], device=h.device)[:, None, None]
+        keys, values = k[batch, neighbours], v[batch, neighbours]  # (B, N, K, heads, dh)
+        logits = (q[:, :, None] * keys).sum(-1) * q.shape[-1] ** -0.5
+        weights = self._weights(logits + self.pair(pairs), mask)
+        mixed = (weights[..., None] * values).sum(2)
+        if self.relative is not None:
+            mixed = mixed + self._relative_mix(weights, pairs)
+        return mixed
