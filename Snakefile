@@ -58,11 +58,7 @@ wildcard_constraints:
     integrator=r"[a-z0-9_]+",
 
 
-def runs_of(system):
-    """(model, seed) pairs trained on `system`: compatible models only."""
-    return [(r["model"], s) for r in PLAN["runs"] if r["system"] == system for s in SEEDS]
-
-
+include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

@@ -215,13 +215,13 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             )
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
-        n_steps = entry["n_steps"] or info.attrs.get("default_n_steps")
-        if entry["burn_in"] and n_steps and n_steps - entry["burn_in"] < 1:
+        _fill_system_defaults(entry, info)
+        if entry["burn_in"] and entry["n_steps"] - entry["burn_in"] < 1:
             raise ConfigError(
                 f"{source}: {where}.burn_in {entry['burn_in']} leaves no step of n_steps "
-                f"{n_steps} to store; burn_in must be below n_steps"
+                f"{entry['n_steps']} to store; burn_in must be below n_steps"
             )
-        n = entry["n_trajectories"] or info.attrs.get("default_n_trajectories")
+        n = entry["n_trajectories"]
         if n and split_sizes(n, entry["splits"])["train"] < 1:
             raise ConfigError(
                 f"{source}: {where}.splits leave no training trajectory of {n} (val and test "
@@ -229,8 +229,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             )
         entry["params"] = {**declared, **entry["params"]}
         # The reports' "numerical method" rows: the data's integrator and RK4 at the data's step.
-        data_integrator = integrator or info.attrs.get("default_integrator", "rk4")
-        entry["reference_integrators"] = list(dict.fromkeys([data_integrator, "rk4"]))
+        entry["reference_integrators"] = list(dict.fromkeys([entry["integrator"], "rk4"]))
         entry["canonical"] = bool(info.attrs.get("canonical", True))
         entry["particles"] = bool(info.attrs.get("particle_system", False))
         # A system whose dimension is a parameter has no literal state_names (dim unknown here).
@@ -238,6 +237,25 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         entry["plugin_path"] = str(info.path)
         resolved[name] = entry
     return resolved
+
+
+# The simulation settings a system plugin may set as `default_<key>` literals (else System's).
+PLUGIN_DEFAULTS = ("n_steps", "dt", "substeps", "integrator")
+
+
+def _fill_system_defaults(entry: dict, info: registry.PluginInfo) -> None:
+    """Replace the nulls the schema leaves (\"the system's default\") by the plugin's literals,
+    so that the plan, its hash and the simulate job's parameters hold the values used. A
+    system with reference initial states keeps n_trajectories null: its set's size."""
+    for key in PLUGIN_DEFAULTS:
+        if entry[key] is None:
+            entry[key] = info.attrs.get(f"default_{key}", getattr(System, f"default_{key}"))
+    has_reference = "reference_initial_states" in info.methods
+    if entry["initial_conditions"] is None:
+        entry["initial_conditions"] = "reference" if has_reference else "sampled"
+    if entry["initial_conditions"] == "sampled" and entry["n_trajectories"] is None:
+        default = System.default_n_trajectories
+        entry["n_trajectories"] = info.attrs.get("default_n_trajectories", default)
 
 
 def _check_positive(entry: dict, info: registry.PluginInfo, source: str, where: str) -> None:
@@ -270,14 +288,9 @@ def _check_initial_conditions(entry: dict, info: registry.PluginInfo, source, wh
         )
 
 
-def _samples(entry: dict, info: registry.PluginInfo) -> tuple[int, int]:
+def _samples(entry: dict) -> tuple[int, int]:
     """Saved states per trajectory: in all, and those at t <= train_horizon (training)."""
-    default = {
-        k: info.attrs.get(f"default_{k}", getattr(System, f"default_{k}"))
-        for k in ("n_steps", "dt")
-    }
-    n_steps = entry["n_steps"] or default["n_steps"]
-    dt = entry["dt"] or default["dt"]
+    n_steps, dt = entry["n_steps"], entry["dt"]
     horizon = entry["train_horizon"]
     train = n_steps + 1 if horizon is None else min(n_steps, math.floor(horizon / dt + 1e-9)) + 1
     return n_steps + 1, train
@@ -453,7 +466,7 @@ def _check_studies(studies: dict, models: dict, source: str) -> None:
 def _check_run(system: dict, model: dict, plugins: dict, names: tuple, source: str) -> None:
     """What a model asks of a system's data and dimension, before any job runs."""
     system_name, model_name = names
-    _, train = _samples(system, plugins["systems"][system_name])
+    _, train = _samples(system)
     window = _window(model, plugins["models"][model["plugin"]])
     if window > train:
         limit = "train_horizon" if system["train_horizon"] is not None else "n_steps"
@@ -472,13 +485,12 @@ def _check_run(system: dict, model: dict, plugins: dict, names: tuple, source: s
         )
 
 
-def _check_horizons(horizons, systems: dict, scanned: dict, source: str) -> None:
+def _check_horizons(horizons, systems: dict, source: str) -> None:
     """Rollout horizons the user asked for must lie within every system's test data (default
     horizons beyond a short data set are left out of its tables)."""
     for name, system in systems.items():
-        samples, _ = _samples(system, scanned[name])
-        dt = system["dt"] or scanned[name].attrs.get("default_dt", System.default_dt)
-        end = (samples - 1) * dt
+        samples, _ = _samples(system)
+        end = (samples - 1) * system["dt"]
         beyond = [h for h in horizons if h > end + 1e-9]
         if beyond:
             raise ConfigError(
@@ -518,7 +530,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
                 _check_run(settings, spec, plugins, (system, model), source)
                 runs.append({"system": system, "model": model})
     if explicit_horizons:
-        _check_horizons(config["evaluation"]["horizons"], systems, plugins["systems"], source)
+        _check_horizons(config["evaluation"]["horizons"], systems, source)
     _check_studies(config["studies"], models, source)
     swept = {}
     for name, model in models.items():
@@ -536,7 +548,10 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         "runs": runs,
         "skipped": skipped,
     }
-    plan["config_hash"] = config_hash(config)
+    # The experiment: the default-filled config with each system's settings as resolved (the
+    # plugins' dt, steps, substeps and integrator), without paths that differ between clones.
+    resolved = {**config, "systems": [simulate_settings(s) for s in systems.values()]}
+    plan["experiment_hash"] = config_hash(resolved)
     return plan
 
 

@@ -42,32 +42,36 @@ def _split_labels(rng: np.random.Generator, n: int, n_ood: int, fractions: dict)
     return np.array(labels, dtype=object)
 
 
+# What the simulate job needs from the plan (`config.simulate_settings`), which fills every
+# default; this module adds none of its own.
+SETTINGS = (
+    "name", "params", "sweep", "n_trajectories", "n_steps", "dt", "substeps", "integrator",
+    "burn_in", "train_horizon", "initial_conditions", "ood_fraction", "invariant_tolerance",
+    "reference_trajectories", "dtype", "seed", "splits",
+)  # fmt: skip
+
+
 def resolve_settings(system: System, settings: dict) -> dict:
-    """The settings with every null replaced by the system's default."""
-    defaults = {
-        "n_steps": system.default_n_steps,
-        "substeps": system.default_substeps,
-        "dt": system.default_dt,
-        "integrator": system.default_integrator,
-        "initial_conditions": "reference"
-        if system.reference_initial_states() is not None
-        else "sampled",
-    }
-    resolved = {**settings, **{k: v for k, v in defaults.items() if settings.get(k) is None}}
-    if resolved["initial_conditions"] == "reference":
+    """The plan's settings, with n_trajectories of a reference set taken from its size."""
+    missing = [key for key in SETTINGS if key not in settings]
+    if missing:
+        raise DataError(
+            f"simulate settings of {system.name} lack {', '.join(missing)}; pass the plan's "
+            "(phasebench.config.simulate_settings of a resolved system)"
+        )
+    settings = dict(settings)
+    if settings["initial_conditions"] == "reference":
         reference = system.reference_initial_states()
         if reference is None:
             raise DataError(f"system '{system.name}' has no reference initial states")
-        if settings.get("n_trajectories") not in (None, len(reference)):
+        if settings["n_trajectories"] not in (None, len(reference)):
             raise DataError(
                 f"n_trajectories={settings['n_trajectories']} conflicts with the "
                 f"{len(reference)} reference initial states of {system.name}; set "
                 "initial_conditions: sampled to draw a different number"
             )
-        resolved["n_trajectories"] = len(reference)
-    elif resolved.get("n_trajectories") is None:
-        resolved["n_trajectories"] = system.default_n_trajectories
-    return resolved
+        settings["n_trajectories"] = len(reference)
+    return settings
 
 
 def _own(system: System, swept: dict[str, np.ndarray], i: int, features=None) -> System:
@@ -218,7 +222,7 @@ def validate(
         if len(values) > 1 and np.ptp(values) == 0:
             raise DataError(f"the swept parameter {name} of {system.name} does not vary")
     outcome = {f"max_rel_{k}_error": v for k, v in errors.items()}
-    n_ref = min(settings.get("reference_trajectories", 0), len(x0))
+    n_ref = min(settings["reference_trajectories"], len(x0))
     if n_ref:
         # One at a time: the reference integrator calls the field with one state.
         exact = np.concatenate([
@@ -242,7 +246,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     n, n_steps, substeps = settings["n_trajectories"], settings["n_steps"], settings["substeps"]
     dt, integrator = settings["dt"], settings["integrator"]
     seeds = np.random.SeedSequence(settings["seed"]).generate_state(n)
-    n_ood, sweep = round(settings.get("ood_fraction", 0.0) * n), settings.get("sweep") or {}
+    n_ood, sweep = round(settings["ood_fraction"] * n), settings["sweep"]
     ood_features = _features(system, np.random.default_rng([settings["seed"], 4]), n_ood)
     held_out = holds_out_parameters(sweep)
     # Out of distribution by its parameters (held out): the usual initial states with unseen
@@ -258,7 +262,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
         features = np.concatenate([features, ood_features[:n_ood]])
     field = system.for_trajectories(swept).with_features(features).vector_field
     # The burned-in steps are integrated, not stored: the store begins at t = burn_in·dt.
-    burn_in = settings.get("burn_in") or 0
+    burn_in = settings["burn_in"]
     states = INTEGRATORS[integrator](field, x0, dt, n_steps, substeps)[:, burn_in:]
     timed = system.for_trajectories(swept, trailing=1).with_features(features, trailing=1)
     invariants = timed.invariants(states)
@@ -305,7 +309,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "n_steps": n_steps,
             "initial_conditions": settings["initial_conditions"],
             # Attributes cannot be None in Zarr: 0 means "train on the whole trajectories".
-            "train_horizon": settings.get("train_horizon") or 0.0,
+            "train_horizon": settings["train_horizon"] or 0.0,
             "burn_in": burn_in,
             "particles": system.particles,
             "space_dim": system.space_dim,

@@ -4,18 +4,6 @@
 ATTENTION_STUDY = PLAN["studies"]["attention_kernels"]
 
 
-def trained_attention(wildcards):
-    """The checkpoint and data of the trained model whose queries and keys the study uses:
-    `trained_model` on the first system with the first seed, if that run is in the plan."""
-    model, system = ATTENTION_STUDY["trained_model"], next(iter(SYSTEMS), None)
-    if (model, SEEDS[0]) not in runs_of(system):
-        return {}
-    return {
-        "checkpoint": f"results/runs/{system}/{model}/seed{SEEDS[0]}/best.ckpt",
-        "data": f"results/data/{system}.zarr",
-    }
-
-
 rule study_attention_kernels:
     input:
         unpack(trained_attention),
