@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from phasebench.data import load_split, open_store, simulate, write_store
+from phasebench.data import load_split, open_store, write_store
 from phasebench.errors import DataError
+from phasebench.simulation import simulate
 from phasebench.system import build_system
 
 from conftest import REPO, TINY_SYSTEM, TINY_TRAINING, phasebench_cli

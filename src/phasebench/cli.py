@@ -53,7 +53,8 @@ def _plugins_check(args) -> int:
 
 
 def _simulate(args) -> int:
-    from phasebench.data import simulate, write_store
+    from phasebench.data import write_store
+    from phasebench.simulation import simulate
     from phasebench.system import build_system
 
     settings = json.loads(args.settings)

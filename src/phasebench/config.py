@@ -1,5 +1,6 @@
-"""Validate an experiment config against the JSON Schema, fill defaults, and resolve it against
-the registered plugins into the plan the Snakefile expands (torch-free: runs on every parse)."""
+"""Resolve an experiment config against the registered plugins into the plan the Snakefile
+expands: every default filled here, once (torch- and scipy-free: it runs on every parse). The
+schema's own wording and defaults are `phasebench.schema`."""
 
 from __future__ import annotations
 
@@ -16,104 +17,10 @@ from phasebench import registry, sweeps
 from phasebench.errors import ConfigError
 from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
 from phasebench.provenance import config_hash
+from phasebench.schema import apply_defaults, check_type, describe, load_schema
 from phasebench.spec import missing_capabilities, system_capabilities
 from phasebench.splits import split_sizes
 from phasebench.system import System
-
-SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
-
-
-def load_schema(root: Path | None = None) -> dict:
-    return yaml.safe_load(((root or registry.repo_root()) / SCHEMA_PATH).read_text())
-
-
-def _where(path) -> str:
-    where = ""
-    for part in path:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-    return where or "the top level"
-
-
-def _deref(schema: dict, root: dict) -> dict:
-    while "$ref" in schema:
-        ref = schema["$ref"].removeprefix("#/").split("/")
-        target = root
-        for key in ref:
-            target = target[key]
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def _most_relevant(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """For `anyOf` failures, the branch that matches the value's type says what is wrong."""
-    while error.validator == "anyOf" and error.context:
-        same_type = [e for e in error.context if e.validator not in ("type", "const")]
-        if not same_type:
-            break
-        error = max(same_type, key=lambda e: len(e.absolute_path))
-    return error
-
-
-def _describe(error: jsonschema.ValidationError, source: str, root: dict) -> str:
-    error = _most_relevant(error)
-    where = _where(error.absolute_path)
-    value, schema = error.instance, _deref(error.schema, root)
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(value) - set(allowed))
-        return f"{source}: unknown key '{extra[0]}' in {where}; accepted keys: {', '.join(allowed)}"
-    if kind == "required":
-        return f"{source}: {where} needs the key {error.message.split()[0]}"
-    if kind == "anyOf" and where == "models":
-        return f"{source}: models must be 'all' or a list of model names or entries, not {value!r}"
-    if kind == "anyOf":
-        return f"{source}: {where} must be a name or an entry with keys, not {value!r}"
-    if kind == "type":
-        return f"{source}: {where} must be of type {error.validator_value}, not {value!r}"
-    if kind in ("enum", "const"):
-        options = error.validator_value if kind == "enum" else [error.validator_value]
-        return f"{source}: {where} must be one of {', '.join(map(str, options))}, not {value!r}"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
-        return f"{source}: {where} must be {op[kind]} {error.validator_value}, not {value!r}"
-    if kind == "minItems":
-        return f"{source}: {where} must list at least {error.validator_value} item(s)"
-    if kind == "uniqueItems":
-        twice = next(item for i, item in enumerate(value) if item in value[:i])
-        return f"{source}: {where} lists {twice!r} more than once; give each value once"
-    return f"{source}: {where}: {error.message}"
-
-
-def apply_defaults(instance: dict, schema: dict, root: dict) -> dict:
-    """Fill missing keys from `default`s; recurse only into objects whose schema has a default
-    itself, so that partial override objects (a model's `training`) stay partial."""
-    schema = _deref(schema, root)
-    for key, sub in schema.get("properties", {}).items():
-        sub = _deref(sub, root)
-        if "default" not in sub:
-            continue
-        if key not in instance:
-            instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance[key], dict):
-            apply_defaults(instance[key], sub, root)
-    return instance
-
-
-def _check_type(value, annotation: str | None) -> bool:
-    if annotation is None:
-        return True
-    checks = {
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "bool": lambda v: isinstance(v, bool),
-        "str": lambda v: isinstance(v, str),
-        "None": lambda v: v is None,
-    }
-    options = [a.strip() for a in annotation.split("|")]
-    if any(option not in checks for option in options):
-        return True  # a type the scan cannot judge; the plugin's own __init__ will
-    return any(checks[option](value) for option in options)
 
 
 def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where: str) -> dict:
@@ -126,7 +33,7 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
                 f"{source}: {where}.hparams: unknown hyperparameter '{key}' of model plugin "
                 f"'{info.name}' ({info.path.name}); accepted: {accepted or 'none'}"
             )
-        if not _check_type(value, declared[key].annotation):
+        if not check_type(value, declared[key].annotation):
             raise ConfigError(
                 f"{source}: {where}.hparams.{key} must be of type {declared[key].annotation} "
                 f"for model plugin '{info.name}', not {value!r}"
@@ -135,7 +42,7 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
         bounds = info.attrs.get("hparam_schema", {}).get(key, {})
         for error in jsonschema.Draft202012Validator(bounds).iter_errors(value):
             error.path.extendleft(reversed([f"{where}.hparams", key]))
-            message = _describe(error, source, bounds)
+            message = describe(error, source, bounds)
             raise ConfigError(f"{message} (model plugin '{info.name}')")
         resolved[key] = value
     return resolved
@@ -197,7 +104,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                     f"{source}: {where}.params: unknown parameter '{key}' of system '{name}'; "
                     f"accepted: {', '.join(sorted(declared)) or 'none'}"
                 )
-            if not _check_type(value, "float"):
+            if not check_type(value, "float"):
                 raise ConfigError(f"{source}: {where}.params.{key} must be a number, not {value!r}")
         _check_sweep(entry["sweep"], info, source, where)
         _check_positive(entry, info, source, where)
@@ -308,7 +215,7 @@ def _check_training(overrides: dict, schema: dict, source: str, prefix: list) ->
     validator = jsonschema.Draft202012Validator(schema["$defs"]["training_override"])
     for error in validator.iter_errors(overrides):
         error.path.extendleft(reversed(prefix))
-        raise ConfigError(_describe(error, source, schema))
+        raise ConfigError(describe(error, source, schema))
 
 
 def _integer_keys(info: registry.PluginInfo, schema: dict) -> set[str]:
@@ -512,7 +419,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         key=lambda e: list(map(str, e.absolute_path)),
     )
     if errors:
-        raise ConfigError(_describe(errors[0], source, schema))
+        raise ConfigError(describe(errors[0], source, schema))
     apply_defaults(config, schema, schema)
 
     plugins = {kind: registry.scan(kind, root) for kind in ("systems", "models")}
@@ -520,7 +427,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
     models = _resolve_models(config, schema, source, plugins["models"])
     runs, skipped = [], []
     for system, settings in systems.items():
-        caps = system_capabilities(settings["canonical"], settings["dim"], settings["particles"])
+        caps = system_capabilities(settings["canonical"], settings["particles"])
         for model, spec in models.items():
             missing = missing_capabilities(spec["requires"], caps)
             if missing:

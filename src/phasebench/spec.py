@@ -33,15 +33,13 @@ class SystemSpec:
 
     @property
     def capabilities(self) -> set[str]:
-        return system_capabilities(self.canonical, self.dim, self.particles > 0)
+        return system_capabilities(self.canonical, self.particles > 0)
 
 
-def system_capabilities(canonical: bool, dim: int | None, particles: bool = False) -> set[str]:
-    """Properties of a system that a model plugin may require (`requires = ("canonical",)`).
-    A canonical system has an even dimension even when the number is not known statically;
-    a particle system (`particle_system = True`) has the capability "particles"."""
-    caps = {"even_dimension"} if canonical or (dim is not None and dim % 2 == 0) else set()
-    return caps | ({"canonical"} if canonical else set()) | ({"particles"} if particles else set())
+def system_capabilities(canonical: bool, particles: bool = False) -> set[str]:
+    """Properties of a system that a model plugin may require (`requires = ("canonical",)`):
+    "canonical", and "particles" for a particle system (`particle_system = True`)."""
+    return ({"canonical"} if canonical else set()) | ({"particles"} if particles else set())
 
 
 def missing_capabilities(requires, capabilities: set[str]) -> list[str]:

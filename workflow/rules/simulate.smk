@@ -4,7 +4,7 @@
 rule simulate:
     input:
         plugin=lambda w: SYSTEMS[w.system]["plugin_path"],
-        code=lambda w: CODE.of("phasebench.data", SYSTEMS[w.system]["plugin_path"]),
+        code=lambda w: CODE.of("phasebench.simulation", SYSTEMS[w.system]["plugin_path"]),
     output:
         directory("results/data/{system}.zarr"),
     params:
