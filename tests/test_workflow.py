@@ -61,6 +61,14 @@ def test_bad_config_stops_before_any_job(workflow_copy, config, message):
     assert not (workflow_copy / "results").exists()
 
 
+def test_snakemake_lint_finds_nothing_but_the_missing_software_environments():
+    # Before: helper functions mixed with rules in the Snakefile and PHASEBENCH_ROOT used
+    # without an envvars directive. The jobs run the venv's tools, so no conda/container.
+    result = snakemake(REPO, "--lint", "text")
+    lints = re.findall(r"^\s+\* (.+?):$", result.stdout + result.stderr, re.M)
+    assert lints and set(lints) == {"Specify a conda environment or container for each rule."}
+
+
 @pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
 def test_gpu_asked_of_a_machine_without_one_stops_before_any_job(workflow_copy):
     config = write_config(workflow_copy, "models: [resnet]\ntraining: {accelerator: gpu}\n")

@@ -319,7 +319,7 @@ def _resolve_models(config, schema, source, models) -> dict:
 
 def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
     if len(models) > settings["max_variants"]:
-        counts = {}
+        counts: dict[str, int] = {}
         for name, model in models.items():
             counts[model["sweep"] or name] = counts.get(model["sweep"] or name, 0) + 1
         detail = ", ".join(f"{base}: {n}" for base, n in counts.items() if n > 1)
@@ -328,7 +328,7 @@ def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
             f"sweeps.max_variants = {settings['max_variants']}; shrink the grids or raise it"
         )
     if settings["budget_per_family"] is not None:
-        per_family = {}
+        per_family: dict[str, int] = {}
         for model in models.values():
             if model["sweep"]:
                 per_family[model["family"]] = per_family.get(model["family"], 0) + 1
@@ -439,7 +439,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
     if explicit_horizons:
         _check_horizons(config["evaluation"]["horizons"], systems, source)
     _check_studies(config["studies"], models, source)
-    swept = {}
+    swept: dict[str, dict] = {}
     for name, model in models.items():
         if model["sweep"]:
             swept.setdefault(model["sweep"], {})[name] = model["swept"]
@@ -476,7 +476,7 @@ def parse_overrides(args) -> dict:
     """`--config key=value` arguments read as YAML, like a config file. Snakemake's own parse
     reads nested values with YAML's BaseLoader, which leaves every scalar a string
     (`seeds=[0]` arrives as ['0'])."""
-    overrides = {}
+    overrides: dict = {}
     for arg in args or ():
         key, _, text = arg.partition("=")
         try:

@@ -199,7 +199,7 @@ def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     hparams = []
     for arg, default in pairs:
-        value = _NO_DEFAULT if default in (None, _NO_DEFAULT) else _literal(default)
+        value = _literal(default) if isinstance(default, ast.expr) else _NO_DEFAULT
         if default is not None and default is not _NO_DEFAULT and value is _NO_DEFAULT:
             raise PluginError(
                 f"{path}:{arg.lineno}: hyperparameter '{arg.arg}' of {cls.name} needs a literal "
@@ -371,7 +371,7 @@ def load_class(info: PluginInfo) -> type:
         module = importlib.import_module(info.module)
     except Exception as err:  # any failure inside a user's module is that plugin's fault
         raise PluginError(f"{info.where}: import failed: {type(err).__name__}: {err}") from err
-    if Path(module.__file__).resolve() != info.path.resolve():
+    if Path(module.__file__ or "").resolve() != info.path.resolve():
         raise PluginError(
             f"{info.where}: import found {module.__file__} instead; another 'plugins' package "
             "shadows this repository's (one process serves one repository)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any, cast
 
 import jsonschema
 import yaml
@@ -48,8 +49,10 @@ def _most_relevant(error: jsonschema.ValidationError) -> jsonschema.ValidationEr
 def describe(error: jsonschema.ValidationError, source: str, root: dict) -> str:
     error = _most_relevant(error)
     where = _where(error.absolute_path)
-    value, schema = error.instance, _deref(error.schema, root)
+    # The failing keyword's schema is a mapping here (never a bare boolean schema).
+    value, schema = error.instance, _deref(dict(error.schema), root)  # type: ignore[arg-type]
     kind = error.validator
+    value = cast(Any, value)  # a config value: any JSON type
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(value) - set(allowed))
@@ -63,7 +66,7 @@ def describe(error: jsonschema.ValidationError, source: str, root: dict) -> str:
     if kind == "type":
         return f"{source}: {where} must be of type {error.validator_value}, not {value!r}"
     if kind in ("enum", "const"):
-        options = error.validator_value if kind == "enum" else [error.validator_value]
+        options = cast(list, error.validator_value if kind == "enum" else [error.validator_value])
         return f"{source}: {where} must be one of {', '.join(map(str, options))}, not {value!r}"
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}

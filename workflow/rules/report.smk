@@ -14,6 +14,8 @@ rule report_system:
         results=lambda w: eval_outputs(w.system),
     output:
         "results/reports/{system}.html",
+    log:
+        notebook="results/logs/reports/{system}.ipynb",
     params:
         notebook_parameters=lambda w, input: report_parameters(
             system=w.system,
@@ -26,8 +28,6 @@ rule report_system:
             select_by=PLAN["select_by"],
             skipped=[s for s in PLAN["skipped"] if s["system"] == w.system],
         ),
-    log:
-        notebook="results/logs/reports/{system}.ipynb",
     shell:
         "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
@@ -45,6 +45,8 @@ rule report_index:
         results=[path for system in SYSTEMS for path in eval_outputs(system)],
     output:
         "results/reports/index.html",
+    log:
+        notebook="results/logs/reports/index.ipynb",
     params:
         notebook_parameters=report_parameters(
             systems=list(SYSTEMS),
@@ -58,8 +60,6 @@ rule report_index:
             # Links from the overview; each study is its own target of rule all.
             studies=[name for name, study in PLAN["studies"].items() if study["enabled"]],
         ),
-    log:
-        notebook="results/logs/reports/index.ipynb",
     shell:
         "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
