@@ -271,7 +271,14 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
         assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
         assert 'src="http' not in html  # nothing to fetch: opens offline
     system_html = (reports / "coupled_oscillator.html").read_text()
-    for section in ("Leaderboard", "Provenance", "data_hash"):
+    # The experiment's hash and the data's two (its settings, its states) have distinct names.
+    for section in (
+        "Leaderboard",
+        "Provenance",
+        "Experiment hash",
+        "simulation_hash",
+        "state_hash",
+    ):
         assert section in system_html, section
     for section in (
         "Rollout error over time",
