@@ -41,6 +41,8 @@ test: $(DEV_STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Everyday lane: no full pipeline, no cluster, no killed-process tests.
@@ -50,6 +52,7 @@ test-fast: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean:
 	rm -rf results/data results/runs results/eval results/reports results/logs .snakemake

@@ -15,8 +15,13 @@ from phasebench.errors import PhasebenchError
 from phasebench.sources import Sources
 
 ROOT = Path(workflow.basedir)
-# Jobs (local or on a cluster) find the plugins folder through this variable.
+# Jobs (local or on a cluster) find the plugins folder through this variable: set here, and
+# declared so that remote executors pass it on to the jobs.
 os.environ["PHASEBENCH_ROOT"] = str(ROOT)
+
+
+envvars:
+    "PHASEBENCH_ROOT",
 
 
 configfile: ROOT / "config.yaml"
@@ -46,7 +51,9 @@ onstart:
     # from a cluster's submission host, which may lack the GPU its nodes have).
     if workflow.local_exec:
         try:
-            experiment.check_local_accelerators(PLAN, " + ".join(map(str, workflow.configfiles)))
+            experiment.check_local_accelerators(
+                PLAN, " + ".join(map(str, workflow.configfiles))
+            )
         except PhasebenchError as err:
             sys.exit(f"phasebench: {err}")
 
@@ -58,11 +65,7 @@ wildcard_constraints:
     integrator=r"[a-z0-9_]+",
 
 
-def runs_of(system):
-    """(model, seed) pairs trained on `system`: compatible models only."""
-    return [(r["model"], s) for r in PLAN["runs"] if r["system"] == system for s in SEEDS]
-
-
+include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
@@ -84,10 +87,6 @@ rule all:
 
 
 rule check_runs:
-    # Last: a run whose plugin failed is recorded (status: failed) so that the reports render;
-    # this rule then fails, naming it, and runs again on every invocation until it is fixed.
-    # It reads a few JSON files: never worth a cluster job.
-    localrule: True
     input:
         reports=REPORTS,
         summaries=[
@@ -99,5 +98,9 @@ rule check_runs:
         "results/runs/completed.txt",
     log:
         "results/logs/check_runs.log",
+    # Last: a run whose plugin failed is recorded (status: failed) so that the reports render;
+    # this rule then fails, naming it, and runs again on every invocation until it is fixed.
+    # It reads a few JSON files: never worth a cluster job.
+    localrule: True
     shell:
         "phasebench check-runs --out {output:q} {input.summaries:q} 2>&1 | tee {log:q}"

@@ -24,8 +24,9 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from phasebench.config import resolve, simulate_settings
-from phasebench.data import simulate, write_store
+from phasebench.data import write_store
 from phasebench.integrators import INTEGRATORS
+from phasebench.simulation import simulate
 from phasebench.system import build_system
 
 

@@ -74,7 +74,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory) -> Path:
-    from phasebench.data import simulate, write_store
+    from phasebench.data import write_store
+    from phasebench.simulation import simulate
     from phasebench.system import build_system
 
     path = tmp_path_factory.mktemp("data") / "coupled_oscillator.zarr"
@@ -142,7 +143,8 @@ def make_checkout(folder, models: dict[str, str]):
 @pytest.fixture(scope="session")
 def tiny_particle_store(tmp_path_factory) -> Path:
     """A tiny nbody_charged store: 5 charges in 3D, 8 trajectories of 6 steps (default h)."""
-    from phasebench.data import simulate, write_store
+    from phasebench.data import write_store
+    from phasebench.simulation import simulate
     from phasebench.system import build_system
 
     entry = {"name": "nbody_charged", "n_trajectories": 8, "n_steps": 6}

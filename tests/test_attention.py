@@ -229,7 +229,7 @@ def test_unknown_kernel_is_one_sentence():
 
 def test_trained_pool_reads_the_queries_of_a_trained_transformer(tiny_store, tmp_path):
     # The study hooks the attention layer's forward; the fast path must not bypass it.
-    from phasebench.attention.study import trained_pool
+    from phasebench.studies.attention_kernels import trained_pool
     from phasebench.training import train
 
     from conftest import TINY_TRAINING

@@ -17,12 +17,30 @@ def test_defaults_fill_an_empty_config():
     assert {"resnet", "lstm"} <= set(plan["models"])  # models: all
     assert plan["seeds"] == [0]
     system = plan["systems"]["coupled_oscillator"]
-    assert system["n_trajectories"] is None  # the system plugin's own default
+    # The plugin's literals (coupled_oscillator sets dt, substeps and integrator; n_steps and
+    # n_trajectories are System's), resolved here and nowhere else.
+    assert {k: system[k] for k in ("dt", "substeps", "integrator", "n_steps")} == {
+        "dt": 0.4, "substeps": 4, "integrator": "yoshida4", "n_steps": 200
+    }  # fmt: skip
+    assert system["n_trajectories"] == 128 and system["initial_conditions"] == "sampled"
     assert system["splits"]["train"] == 0.7 and system["ood_fraction"] == 0.15
     assert system["params"]["k1"] == 1.5  # the plugin's defaults, overridable
     resnet = plan["models"]["resnet"]
     assert resnet["hparams"] == {"width": 64, "depth": 2}
     assert resnet["training"]["max_epochs"] == 30
+
+
+def test_the_experiment_hash_holds_the_systems_resolved_settings():
+    # Before: dt was decided in the simulate job, so the hash of an empty config and that of
+    # one setting the plugin's own dt differed, and changing a plugin's dt changed neither.
+    default = resolve({})
+    same = resolve({"systems": [{"name": "coupled_oscillator", "dt": 0.4, "substeps": 4}]})
+    other = resolve({"systems": [{"name": "coupled_oscillator", "dt": 0.2}]})
+    assert default["experiment_hash"] == same["experiment_hash"] != other["experiment_hash"]
+    rigid = resolve({"systems": ["rigid_body"]})["systems"]["rigid_body"]
+    # The reference set's size is the data's, not a default: it stays null until simulated.
+    assert rigid["initial_conditions"] == "reference" and rigid["n_trajectories"] is None
+    assert (rigid["dt"], rigid["integrator"], rigid["n_steps"]) == (0.2, "implicit_midpoint", 100)
 
 
 def test_shipped_configs_are_valid():

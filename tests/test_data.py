@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from phasebench.data import load_split, open_store, simulate, write_store
+from phasebench.data import load_split, open_store, write_store
 from phasebench.errors import DataError
+from phasebench.simulation import simulate
 from phasebench.system import build_system
 
 from conftest import REPO, TINY_SYSTEM, TINY_TRAINING, phasebench_cli
@@ -212,19 +213,32 @@ def test_damaged_json_attribute_is_one_sentence_in_data_check(tiny_store, tmp_pa
 def test_a_corrupt_chunk_of_an_evaluation_store_is_named_in_the_report(tiny_store, tmp_path):
     # Before: the report's notebook died with a numcodecs RuntimeError traceback.
     from phasebench.evaluation import evaluate_integrator, write_results
-    from phasebench.reporting import load_curves, numerical_path
+    from phasebench.reporting import curve_sources, load_curves
 
     settings = {"horizons": [1.0], "valid_threshold": 1.0}
     result, scalars = evaluate_integrator(tiny_store, "rk4", settings)
-    store = numerical_path(tmp_path, "coupled_oscillator", "rk4", "zarr")
+    store = tmp_path / "rk4.zarr"
     write_results(result, scalars, store, store.with_suffix(".json"))
     chunk = next(p for p in (store / "rel_error" / "c").rglob("*") if p.is_file())
     chunk.write_bytes(chunk.read_bytes()[:8] + b"x" * 32 + chunk.read_bytes()[40:])
     with pytest.raises(DataError) as err:
-        load_curves(tmp_path, "coupled_oscillator", [], [0], "rel_error", ["rk4"])
+        numerical = [{"integrator": "rk4", "curves": store}]
+        load_curves(curve_sources([], [], numerical), "rel_error")
     assert str(err.value).startswith(
         f"{store}: damaged store, a chunk of 'rel_error' cannot be decoded"
     )
     assert str(err.value).endswith(
         f"; remove it (rm -r {store}) and run snakemake again to regenerate it"
+    )
+
+
+def test_simulate_takes_every_setting_from_the_plan():
+    # Before: a missing ood_fraction meant 0 here and 0.15 in the schema, reference_trajectories
+    # 0 here and 4 there; now the plan is the one place that fills them.
+    partial = {k: v for k, v in TINY_SYSTEM.items() if k not in ("ood_fraction", "burn_in")}
+    with pytest.raises(DataError) as err:
+        simulate(build_system("coupled_oscillator"), partial)
+    assert str(err.value) == (
+        "simulate settings of coupled_oscillator lack burn_in, ood_fraction; pass the plan's "
+        "(phasebench.config.simulate_settings of a resolved system)"
     )

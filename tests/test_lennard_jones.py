@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from phasebench.config import resolve, simulate_settings
-from phasebench.data import simulate, write_store
+from phasebench.data import write_store
 from phasebench.datatools import check
 from phasebench.errors import PluginError
 from phasebench.integrators import INTEGRATORS
+from phasebench.simulation import simulate
 from phasebench.system import build_system
 
 

@@ -6,11 +6,13 @@ import pytest
 
 from phasebench import registry
 from phasebench.config import resolve, simulate_settings
-from phasebench.data import relative_invariant_errors, simulate, trajectory_parameters, write_store
+from phasebench.data import trajectory_parameters, write_store
 from phasebench.errors import ConfigError
 from phasebench.evaluation import evaluate_integrator
 from phasebench.integrators import INTEGRATORS
+from phasebench.simulation import simulate
 from phasebench.system import build_system
+from phasebench.validation import relative_invariant_errors
 
 from conftest import TINY_SYSTEM, phasebench_cli
 

@@ -8,10 +8,11 @@ import xarray as xr
 from scipy.spatial.transform import Rotation
 
 from phasebench.config import resolve, simulate_settings
-from phasebench.data import simulate, write_store
+from phasebench.data import write_store
 from phasebench.datatools import check, summary
 from phasebench.model import build_model
 from phasebench.plugin_check import system_spec
+from phasebench.simulation import simulate
 from phasebench.system import build_system
 from phasebench.training import spec_from_store
 

@@ -201,7 +201,7 @@ def test_a_misspelt_requirement_is_an_error(checked):
     root, result = checked
     assert line_of(result, "misspelt") == (
         f"FAIL model  misspelt: {root}/plugins/models/misspelt.py:5: requires = ('canonnical',), "
-        "but it takes a tuple of 'canonical' and/or 'even_dimension' and/or 'particles' (the "
+        "but it takes a tuple of 'canonical' and/or 'particles' (the "
         "capabilities a system may have)"
     )
 

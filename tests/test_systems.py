@@ -8,9 +8,10 @@ import torch
 
 from phasebench import registry
 from phasebench.config import resolve, simulate_settings
-from phasebench.data import simulate, write_store
+from phasebench.data import write_store
 from phasebench.errors import DataError
 from phasebench.integrators import INTEGRATORS
+from phasebench.simulation import simulate
 from phasebench.system import build_system
 
 from conftest import phasebench_cli

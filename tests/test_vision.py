@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from phasebench.vision import study
-from phasebench.vision.baselines import BASELINES, run_baseline
-from phasebench.vision.data import digits, split
-from phasebench.vision.models import VisionTransformer, n_patches, patches
-from phasebench.vision.train import fit, score, shifted
+from phasebench.studies.vision import study
+from phasebench.studies.vision.baselines import BASELINES, run_baseline
+from phasebench.studies.vision.data import digits, split
+from phasebench.studies.vision.models import VisionTransformer, n_patches, patches
+from phasebench.studies.vision.train import fit, score, shifted
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,14 @@ def test_bad_config_stops_before_any_job(workflow_copy, config, message):
     assert not (workflow_copy / "results").exists()
 
 
+def test_snakemake_lint_finds_nothing_but_the_missing_software_environments():
+    # Before: helper functions mixed with rules in the Snakefile and PHASEBENCH_ROOT used
+    # without an envvars directive. The jobs run the venv's tools, so no conda/container.
+    result = snakemake(REPO, "--lint", "text")
+    lints = re.findall(r"^\s+\* (.+?):$", result.stdout + result.stderr, re.M)
+    assert lints and set(lints) == {"Specify a conda environment or container for each rule."}
+
+
 @pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
 def test_gpu_asked_of_a_machine_without_one_stops_before_any_job(workflow_copy):
     config = write_config(workflow_copy, "models: [resnet]\ntraining: {accelerator: gpu}\n")
@@ -263,7 +271,14 @@ def test_reports_name_every_model_and_hold_no_errors(ci_run):
         assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
         assert 'src="http' not in html  # nothing to fetch: opens offline
     system_html = (reports / "coupled_oscillator.html").read_text()
-    for section in ("Leaderboard", "Provenance", "data_hash"):
+    # The experiment's hash and the data's two (its settings, its states) have distinct names.
+    for section in (
+        "Leaderboard",
+        "Provenance",
+        "Experiment hash",
+        "simulation_hash",
+        "state_hash",
+    ):
         assert section in system_html, section
     for section in (
         "Rollout error over time",

@@ -16,9 +16,9 @@ class MLP(ModelPlugin):
 
     def __init__(self, spec, width: int = 56, depth: int = 2):
         super().__init__(spec)
-        sizes = [4 * spec.dim] + [width] * depth
+        sizes = [self.input_steps * spec.dim] + [width] * depth
         hidden = [m for a, b in pairwise(sizes) for m in (nn.Linear(a, b), nn.Tanh())]
-        self.net = nn.Sequential(*hidden, nn.Linear(sizes[-1], 4 * spec.dim))
+        self.net = nn.Sequential(*hidden, nn.Linear(sizes[-1], self.output_steps * spec.dim))
 
     def forward(self, window):  # (B, 4, D) -> (B, 4, D)
         increments = self.net(window.flatten(1)).view_as(window)

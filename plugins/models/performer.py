@@ -6,45 +6,17 @@ features (m of them, orthogonal or iid, redrawn every `redraw_every` training st
 performer_learned: a learnable f_θ initialised at FAVOR+.
 """
 
-from phasebench import ModelPlugin
 from phasebench.attention import KernelAttention
-from phasebench.layers import WindowTransformer, transformer_layer
+from phasebench.layers import WindowTransformerPlugin, transformer_layer
 
 
-class _Performer(ModelPlugin):
+class _Performer(WindowTransformerPlugin):
     abstract = True
-    family = "transformer"
-    input_steps = output_steps = 3
     kernel = "relu"
-    hparam_schema = {
-        "window": {"minimum": 1},
-        "depth": {"minimum": 1},
-        "heads": {"minimum": 1},
-        "embed": {"minimum": 0},
-        "ff_width": {"minimum": 0},
-    }
 
-    def __init__(
-        self,
-        spec,
-        window: int = 3,
-        depth: int = 2,
-        heads: int = 2,
-        embed: int = 16,
-        ff_width: int = 32,
-        **features,
-    ):
-        super().__init__(spec)
-        self.input_steps = self.output_steps = window
-
-        def layer(width):
-            kernel = KernelAttention(width // heads, self.kernel, **features)
-            return transformer_layer(width, heads, ff_width, kernel=kernel)
-
-        self.body = WindowTransformer(spec.dim, window, embed, depth, layer)
-
-    def forward(self, window):  # (B, T, D) -> (B, T, D)
-        return self.body(window)
+    def layer(self, width, **features):
+        kernel = KernelAttention(width // self.heads, self.kernel, **features)
+        return transformer_layer(width, self.heads, self.ff_width, kernel=kernel)
 
 
 class PerformerReLU(_Performer):
@@ -62,35 +34,14 @@ class PerformerFavor(_Performer):
     kernel = "favor"
 
     def __init__(
-        self,
-        spec,
-        window: int = 3,
-        depth: int = 2,
-        heads: int = 2,
-        embed: int = 16,
-        ff_width: int = 32,
-        m: int = 32,
-        projection: str = "orthogonal",
-        redraw_every: int = 100,
+        self, spec, m: int = 32, projection: str = "orthogonal", redraw_every: int = 100, **body
     ):
-        super().__init__(
-            spec, window, depth, heads, embed, ff_width,
-            m=m, projection=projection, redraw_every=redraw_every,
-        )  # fmt: skip
+        super().__init__(spec, m=m, projection=projection, redraw_every=redraw_every, **body)
 
 
 class PerformerLearned(_Performer):
     name = "performer_learned"
     kernel = "learned"
 
-    def __init__(
-        self,
-        spec,
-        window: int = 3,
-        depth: int = 2,
-        heads: int = 2,
-        embed: int = 16,
-        ff_width: int = 32,
-        m: int = 32,
-    ):
-        super().__init__(spec, window, depth, heads, embed, ff_width, m=m)
+    def __init__(self, spec, m: int = 32, **body):
+        super().__init__(spec, m=m, **body)

@@ -15,7 +15,6 @@ class VPT(ModelPlugin):
         "n_blocks": {"minimum": 1},
     }
     family = "structure-preserving"
-    input_steps = output_steps = 3
 
     def __init__(self, spec, window: int = 3, layers: int = 3, n_blocks: int = 2):
         super().__init__(spec)

@@ -1,5 +1,6 @@
-"""Validate an experiment config against the JSON Schema, fill defaults, and resolve it against
-the registered plugins into the plan the Snakefile expands (torch-free: runs on every parse)."""
+"""Resolve an experiment config against the registered plugins into the plan the Snakefile
+expands: every default filled here, once (torch- and scipy-free: it runs on every parse). The
+schema's own wording and defaults are `phasebench.schema`."""
 
 from __future__ import annotations
 
@@ -16,104 +17,10 @@ from phasebench import registry, sweeps
 from phasebench.errors import ConfigError
 from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
 from phasebench.provenance import config_hash
+from phasebench.schema import apply_defaults, check_type, describe, load_schema
 from phasebench.spec import missing_capabilities, system_capabilities
 from phasebench.splits import split_sizes
 from phasebench.system import System
-
-SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
-
-
-def load_schema(root: Path | None = None) -> dict:
-    return yaml.safe_load(((root or registry.repo_root()) / SCHEMA_PATH).read_text())
-
-
-def _where(path) -> str:
-    where = ""
-    for part in path:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-    return where or "the top level"
-
-
-def _deref(schema: dict, root: dict) -> dict:
-    while "$ref" in schema:
-        ref = schema["$ref"].removeprefix("#/").split("/")
-        target = root
-        for key in ref:
-            target = target[key]
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def _most_relevant(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """For `anyOf` failures, the branch that matches the value's type says what is wrong."""
-    while error.validator == "anyOf" and error.context:
-        same_type = [e for e in error.context if e.validator not in ("type", "const")]
-        if not same_type:
-            break
-        error = max(same_type, key=lambda e: len(e.absolute_path))
-    return error
-
-
-def _describe(error: jsonschema.ValidationError, source: str, root: dict) -> str:
-    error = _most_relevant(error)
-    where = _where(error.absolute_path)
-    value, schema = error.instance, _deref(error.schema, root)
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(value) - set(allowed))
-        return f"{source}: unknown key '{extra[0]}' in {where}; accepted keys: {', '.join(allowed)}"
-    if kind == "required":
-        return f"{source}: {where} needs the key {error.message.split()[0]}"
-    if kind == "anyOf" and where == "models":
-        return f"{source}: models must be 'all' or a list of model names or entries, not {value!r}"
-    if kind == "anyOf":
-        return f"{source}: {where} must be a name or an entry with keys, not {value!r}"
-    if kind == "type":
-        return f"{source}: {where} must be of type {error.validator_value}, not {value!r}"
-    if kind in ("enum", "const"):
-        options = error.validator_value if kind == "enum" else [error.validator_value]
-        return f"{source}: {where} must be one of {', '.join(map(str, options))}, not {value!r}"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
-        return f"{source}: {where} must be {op[kind]} {error.validator_value}, not {value!r}"
-    if kind == "minItems":
-        return f"{source}: {where} must list at least {error.validator_value} item(s)"
-    if kind == "uniqueItems":
-        twice = next(item for i, item in enumerate(value) if item in value[:i])
-        return f"{source}: {where} lists {twice!r} more than once; give each value once"
-    return f"{source}: {where}: {error.message}"
-
-
-def apply_defaults(instance: dict, schema: dict, root: dict) -> dict:
-    """Fill missing keys from `default`s; recurse only into objects whose schema has a default
-    itself, so that partial override objects (a model's `training`) stay partial."""
-    schema = _deref(schema, root)
-    for key, sub in schema.get("properties", {}).items():
-        sub = _deref(sub, root)
-        if "default" not in sub:
-            continue
-        if key not in instance:
-            instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance[key], dict):
-            apply_defaults(instance[key], sub, root)
-    return instance
-
-
-def _check_type(value, annotation: str | None) -> bool:
-    if annotation is None:
-        return True
-    checks = {
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "bool": lambda v: isinstance(v, bool),
-        "str": lambda v: isinstance(v, str),
-        "None": lambda v: v is None,
-    }
-    options = [a.strip() for a in annotation.split("|")]
-    if any(option not in checks for option in options):
-        return True  # a type the scan cannot judge; the plugin's own __init__ will
-    return any(checks[option](value) for option in options)
 
 
 def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where: str) -> dict:
@@ -126,7 +33,7 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
                 f"{source}: {where}.hparams: unknown hyperparameter '{key}' of model plugin "
                 f"'{info.name}' ({info.path.name}); accepted: {accepted or 'none'}"
             )
-        if not _check_type(value, declared[key].annotation):
+        if not check_type(value, declared[key].annotation):
             raise ConfigError(
                 f"{source}: {where}.hparams.{key} must be of type {declared[key].annotation} "
                 f"for model plugin '{info.name}', not {value!r}"
@@ -135,7 +42,7 @@ def _resolve_hparams(entry: dict, info: registry.PluginInfo, source: str, where:
         bounds = info.attrs.get("hparam_schema", {}).get(key, {})
         for error in jsonschema.Draft202012Validator(bounds).iter_errors(value):
             error.path.extendleft(reversed([f"{where}.hparams", key]))
-            message = _describe(error, source, bounds)
+            message = describe(error, source, bounds)
             raise ConfigError(f"{message} (model plugin '{info.name}')")
         resolved[key] = value
     return resolved
@@ -197,7 +104,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                     f"{source}: {where}.params: unknown parameter '{key}' of system '{name}'; "
                     f"accepted: {', '.join(sorted(declared)) or 'none'}"
                 )
-            if not _check_type(value, "float"):
+            if not check_type(value, "float"):
                 raise ConfigError(f"{source}: {where}.params.{key} must be a number, not {value!r}")
         _check_sweep(entry["sweep"], info, source, where)
         _check_positive(entry, info, source, where)
@@ -219,13 +126,13 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             )
         if abs(sum(entry["splits"].values()) - 1.0) > 1e-9:
             raise ConfigError(f"{source}: {where}.splits must add up to 1, not {entry['splits']}")
-        n_steps = entry["n_steps"] or info.attrs.get("default_n_steps")
-        if entry["burn_in"] and n_steps and n_steps - entry["burn_in"] < 1:
+        _fill_system_defaults(entry, info)
+        if entry["burn_in"] and entry["n_steps"] - entry["burn_in"] < 1:
             raise ConfigError(
                 f"{source}: {where}.burn_in {entry['burn_in']} leaves no step of n_steps "
-                f"{n_steps} to store; burn_in must be below n_steps"
+                f"{entry['n_steps']} to store; burn_in must be below n_steps"
             )
-        n = entry["n_trajectories"] or info.attrs.get("default_n_trajectories")
+        n = entry["n_trajectories"]
         if n and split_sizes(n, entry["splits"])["train"] < 1:
             raise ConfigError(
                 f"{source}: {where}.splits leave no training trajectory of {n} (val and test "
@@ -233,8 +140,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
             )
         entry["params"] = {**declared, **entry["params"]}
         # The reports' "numerical method" rows: the data's integrator and RK4 at the data's step.
-        data_integrator = integrator or info.attrs.get("default_integrator", "rk4")
-        entry["reference_integrators"] = list(dict.fromkeys([data_integrator, "rk4"]))
+        entry["reference_integrators"] = list(dict.fromkeys([entry["integrator"], "rk4"]))
         entry["canonical"] = bool(info.attrs.get("canonical", True))
         entry["particles"] = bool(info.attrs.get("particle_system", False))
         # A system whose dimension is a parameter has no literal state_names (dim unknown here).
@@ -242,6 +148,25 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         entry["plugin_path"] = str(info.path)
         resolved[name] = entry
     return resolved
+
+
+# The simulation settings a system plugin may set as `default_<key>` literals (else System's).
+PLUGIN_DEFAULTS = ("n_steps", "dt", "substeps", "integrator")
+
+
+def _fill_system_defaults(entry: dict, info: registry.PluginInfo) -> None:
+    """Replace the nulls the schema leaves (\"the system's default\") by the plugin's literals,
+    so that the plan, its hash and the simulate job's parameters hold the values used. A
+    system with reference initial states keeps n_trajectories null: its set's size."""
+    for key in PLUGIN_DEFAULTS:
+        if entry[key] is None:
+            entry[key] = info.attrs.get(f"default_{key}", getattr(System, f"default_{key}"))
+    has_reference = "reference_initial_states" in info.methods
+    if entry["initial_conditions"] is None:
+        entry["initial_conditions"] = "reference" if has_reference else "sampled"
+    if entry["initial_conditions"] == "sampled" and entry["n_trajectories"] is None:
+        default = System.default_n_trajectories
+        entry["n_trajectories"] = info.attrs.get("default_n_trajectories", default)
 
 
 def _check_positive(entry: dict, info: registry.PluginInfo, source: str, where: str) -> None:
@@ -274,14 +199,9 @@ def _check_initial_conditions(entry: dict, info: registry.PluginInfo, source, wh
         )
 
 
-def _samples(entry: dict, info: registry.PluginInfo) -> tuple[int, int]:
+def _samples(entry: dict) -> tuple[int, int]:
     """Saved states per trajectory: in all, and those at t <= train_horizon (training)."""
-    default = {
-        k: info.attrs.get(f"default_{k}", getattr(System, f"default_{k}"))
-        for k in ("n_steps", "dt")
-    }
-    n_steps = entry["n_steps"] or default["n_steps"]
-    dt = entry["dt"] or default["dt"]
+    n_steps, dt = entry["n_steps"], entry["dt"]
     horizon = entry["train_horizon"]
     train = n_steps + 1 if horizon is None else min(n_steps, math.floor(horizon / dt + 1e-9)) + 1
     return n_steps + 1, train
@@ -299,7 +219,7 @@ def _check_training(overrides: dict, schema: dict, source: str, prefix: list) ->
     validator = jsonschema.Draft202012Validator(schema["$defs"]["training_override"])
     for error in validator.iter_errors(overrides):
         error.path.extendleft(reversed(prefix))
-        raise ConfigError(_describe(error, source, schema))
+        raise ConfigError(describe(error, source, schema))
 
 
 def _integer_keys(info: registry.PluginInfo, schema: dict) -> set[str]:
@@ -403,7 +323,7 @@ def _resolve_models(config, schema, source, models) -> dict:
 
 def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
     if len(models) > settings["max_variants"]:
-        counts = {}
+        counts: dict[str, int] = {}
         for name, model in models.items():
             counts[model["sweep"] or name] = counts.get(model["sweep"] or name, 0) + 1
         detail = ", ".join(f"{base}: {n}" for base, n in counts.items() if n > 1)
@@ -412,7 +332,7 @@ def _check_sweep_size(models: dict, settings: dict, source: str) -> None:
             f"sweeps.max_variants = {settings['max_variants']}; shrink the grids or raise it"
         )
     if settings["budget_per_family"] is not None:
-        per_family = {}
+        per_family: dict[str, int] = {}
         for model in models.values():
             if model["sweep"]:
                 per_family[model["family"]] = per_family.get(model["family"], 0) + 1
@@ -457,7 +377,7 @@ def _check_studies(studies: dict, models: dict, source: str) -> None:
 def _check_run(system: dict, model: dict, plugins: dict, names: tuple, source: str) -> None:
     """What a model asks of a system's data and dimension, before any job runs."""
     system_name, model_name = names
-    _, train = _samples(system, plugins["systems"][system_name])
+    _, train = _samples(system)
     window = _window(model, plugins["models"][model["plugin"]])
     if window > train:
         limit = "train_horizon" if system["train_horizon"] is not None else "n_steps"
@@ -476,13 +396,12 @@ def _check_run(system: dict, model: dict, plugins: dict, names: tuple, source: s
         )
 
 
-def _check_horizons(horizons, systems: dict, scanned: dict, source: str) -> None:
+def _check_horizons(horizons, systems: dict, source: str) -> None:
     """Rollout horizons the user asked for must lie within every system's test data (default
     horizons beyond a short data set are left out of its tables)."""
     for name, system in systems.items():
-        samples, _ = _samples(system, scanned[name])
-        dt = system["dt"] or scanned[name].attrs.get("default_dt", System.default_dt)
-        end = (samples - 1) * dt
+        samples, _ = _samples(system)
+        end = (samples - 1) * system["dt"]
         beyond = [h for h in horizons if h > end + 1e-9]
         if beyond:
             raise ConfigError(
@@ -504,7 +423,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         key=lambda e: list(map(str, e.absolute_path)),
     )
     if errors:
-        raise ConfigError(_describe(errors[0], source, schema))
+        raise ConfigError(describe(errors[0], source, schema))
     apply_defaults(config, schema, schema)
 
     plugins = {kind: registry.scan(kind, root) for kind in ("systems", "models")}
@@ -512,7 +431,7 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
     models = _resolve_models(config, schema, source, plugins["models"])
     runs, skipped = [], []
     for system, settings in systems.items():
-        caps = system_capabilities(settings["canonical"], settings["dim"], settings["particles"])
+        caps = system_capabilities(settings["canonical"], settings["particles"])
         for model, spec in models.items():
             missing = missing_capabilities(spec["requires"], caps)
             if missing:
@@ -522,9 +441,9 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
                 _check_run(settings, spec, plugins, (system, model), source)
                 runs.append({"system": system, "model": model})
     if explicit_horizons:
-        _check_horizons(config["evaluation"]["horizons"], systems, plugins["systems"], source)
+        _check_horizons(config["evaluation"]["horizons"], systems, source)
     _check_studies(config["studies"], models, source)
-    swept = {}
+    swept: dict[str, dict] = {}
     for name, model in models.items():
         if model["sweep"]:
             swept.setdefault(model["sweep"], {})[name] = model["swept"]
@@ -540,7 +459,10 @@ def resolve(config: dict, source: str = "config.yaml", root: Path | None = None)
         "runs": runs,
         "skipped": skipped,
     }
-    plan["config_hash"] = config_hash(config)
+    # The experiment: the default-filled config with each system's settings as resolved (the
+    # plugins' dt, steps, substeps and integrator), without paths that differ between clones.
+    resolved = {**config, "systems": [simulate_settings(s) for s in systems.values()]}
+    plan["experiment_hash"] = config_hash(resolved)
     return plan
 
 
@@ -558,7 +480,7 @@ def parse_overrides(args) -> dict:
     """`--config key=value` arguments read as YAML, like a config file. Snakemake's own parse
     reads nested values with YAML's BaseLoader, which leaves every scalar a string
     (`seeds=[0]` arrives as ['0'])."""
-    overrides = {}
+    overrides: dict = {}
     for arg in args or ():
         key, _, text = arg.partition("=")
         try:

@@ -11,11 +11,11 @@ from phasebench.data import (
     SPLITS,
     bind_trajectories,
     open_store,
-    relative_invariant_errors,
     trajectory_parameters,
 )
 from phasebench.errors import DataError
 from phasebench.system import build_system
+from phasebench.validation import relative_invariant_errors
 
 
 def _fixed_parameters(ds) -> str:

@@ -69,7 +69,7 @@ def load_model(checkpoint: Path, spec: SystemSpec | None = None) -> ModelPlugin:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     hp = state["hyper_parameters"]
     # In the precision it was trained in: float64 weights loaded into float32 ones lose digits.
-    dtype = precision_dtype(hp.get("training", {}).get("precision", "32"))
+    dtype = precision_dtype(hp["training"]["precision"])
     spec = spec or SystemSpec.from_dict(hp["spec"])
     model = build_model(hp["plugin"], spec, hp["hparams"], dtype)
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}

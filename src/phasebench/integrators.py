@@ -9,7 +9,6 @@ H = T(p) + V(q); implicit midpoint and RK4 take any field.
 from collections.abc import Callable
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from phasebench.errors import DataError
 
@@ -144,6 +143,9 @@ def rk4(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
 def reference(field: VectorField, x0, dt: float, n_steps: int, substeps: int = 1):
     """High-accuracy reference: scipy's adaptive DOP853 at rtol = atol = 1e-12, one trajectory
     at a time (slow; it measures the error of the other methods)."""
+    # Imported here: the Snakefile's parse reads INTEGRATORS, and scipy costs it ~1 s.
+    from scipy.integrate import solve_ivp
+
     times = np.arange(n_steps + 1) * dt
     out = np.empty((len(x0), n_steps + 1, np.shape(x0)[1]))
     for i, start in enumerate(np.asarray(x0, dtype=np.float64)):

@@ -41,10 +41,19 @@ class ModelPlugin(nn.Module):
     @classmethod
     def hparam_defaults(cls) -> dict:
         """Hyperparameters and defaults, read from the `__init__` signature: the named
-        arguments after (self, spec); *args and **kwargs are passed through, not hyperparameters."""
+        arguments after (self, spec). `**kwargs` passes the base class's on, which come first
+        (as the registry's static scan reads them)."""
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-        return {p.name: p.default for p in params if p.kind in named}
+        own = {p.name: p.default for p in params if p.kind in named}
+        if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params):
+            return own
+        owner = next(k for k in cls.__mro__ if "__init__" in vars(k))
+        base = next(k for k in owner.__mro__[1:] if "__init__" in vars(k))
+        if not (isinstance(base, type) and issubclass(base, ModelPlugin)):
+            return own
+        inherited = base.hparam_defaults()
+        return {**{k: v for k, v in inherited.items() if k not in own}, **own}
 
     def diagnostics(self) -> dict:
         """Numbers a plugin records about its own computation, e.g. implicit solves that did

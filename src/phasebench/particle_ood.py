@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from phasebench.data import simulate
+from phasebench.simulation import simulate
 from phasebench.system import System, build_system
 
 GROUP = "ood_particles"

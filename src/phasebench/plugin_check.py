@@ -21,7 +21,7 @@ from phasebench.system import System
 BATCH = 2
 ROLLOUT_STEPS = 5
 # Every capability a system can have, so every value `requires` may name.
-CAPABILITIES = sorted(system_capabilities(True, None, particles=True))
+CAPABILITIES = sorted(system_capabilities(True, particles=True))
 
 
 def system_spec(system: System) -> SystemSpec:

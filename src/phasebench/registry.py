@@ -24,9 +24,14 @@ from pathlib import Path
 from phasebench.errors import PluginError
 
 KINDS = {"models": "ModelPlugin", "systems": "System"}
-# Library subclasses of the bases that plugins may subclass too. The scan cannot read their
-# attributes: a plugin repeats the literals it relies on (particle_system, separable).
-LIBRARY_BASES = {"models": set(), "systems": {"PairPotential"}}
+# Library subclasses of the bases that plugins may subclass too, by the file (in this package)
+# that defines them: the scan reads their literal attributes and `__init__` hyperparameters
+# there, as it reads a base class in the plugin's own module.
+LIBRARY_BASES = {
+    "models": {"WindowTransformerPlugin": "layers/transformer.py"},
+    "systems": {"PairPotential": "particles.py"},
+}
+LIBRARY = Path(__file__).resolve().parent
 ENTRY_POINT_GROUPS = {"models": "phasebench.models", "systems": "phasebench.systems"}
 _NO_DEFAULT = object()
 # Plugin and variant names become folders and file names (results/runs/{system}/{model}/...) and
@@ -194,7 +199,7 @@ def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
     pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
     hparams = []
     for arg, default in pairs:
-        value = _NO_DEFAULT if default in (None, _NO_DEFAULT) else _literal(default)
+        value = _literal(default) if isinstance(default, ast.expr) else _NO_DEFAULT
         if default is not None and default is not _NO_DEFAULT and value is _NO_DEFAULT:
             raise PluginError(
                 f"{path}:{arg.lineno}: hyperparameter '{arg.arg}' of {cls.name} needs a literal "
@@ -210,18 +215,47 @@ def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
     return tuple(hparams)
 
 
+def _library_bases(kind: str) -> dict[str, dict]:
+    """The library bases of `kind` as the scan records a local base: attrs, hparams, methods."""
+    bases = {}
+    for name, file in LIBRARY_BASES[kind].items():
+        path = LIBRARY / file
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+        bases[name] = {
+            "attrs": _class_attrs(node),
+            "hparams": _init_hparams(node, path) if kind == "models" else (),
+            "methods": frozenset(_methods(node)),
+        }
+    return bases
+
+
+def _own_hparams(node: ast.ClassDef, path: Path, parent: dict | None) -> tuple[Hparam, ...]:
+    """A model class's hyperparameters: its `__init__`'s; with `**kwargs` there (passed on to
+    the base), the base's first and then its own; without an `__init__`, the base's."""
+    if not _has_init(node):
+        return parent["hparams"] if parent else ()
+    own = _init_hparams(node, path)
+    init = next(s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__")
+    if init.args.kwarg is None or parent is None:
+        return own
+    names = {h.name for h in own}
+    return tuple(h for h in parent["hparams"] if h.name not in names) + own
+
+
+def _base_name(node: ast.expr) -> str | None:
+    """`Base` of `class C(Base)` or `class C(module.Base)`."""
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+
+
 def _is_plugin_class(cls: ast.ClassDef, bases: set[str], local_plugins: set[str]) -> bool:
-    for b in cls.bases:
-        name = b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)
-        if name in bases or name in local_plugins:
-            return True
-    return False
+    return any(_base_name(b) in bases | local_plugins for b in cls.bases)
 
 
 def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder") -> list:
     """Every plugin class in one module, read without importing it."""
     base = KINDS[kind]
-    bases = {base} | LIBRARY_BASES[kind]
+    bases = {base} | set(LIBRARY_BASES[kind])
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as err:
@@ -230,20 +264,16 @@ def scan_file(path: Path, kind: str, module: str, origin: str = "plugins folder"
         raise PluginError(f"{path}: cannot be read: {err}") from None
     # Local plugin classes (abstract ones too) by name: a subclass inherits their literal
     # attributes, and their hyperparameters when it defines no __init__ of its own.
-    found, local = [], {}
+    found, known = [], _library_bases(kind)
+    local = dict(known)
     for node in tree.body:
         if not isinstance(node, ast.ClassDef) or not _is_plugin_class(node, bases, set(local)):
             continue
-        parent = next((local[b.id] for b in node.bases if getattr(b, "id", None) in local), None)
+        parent = next((local[n] for n in map(_base_name, node.bases) if n in local), None)
         # `abstract` is not inherited: a concrete subclass of an abstract base is a plugin.
         inherited = {k: v for k, v in (parent or {"attrs": {}})["attrs"].items() if k != "abstract"}
         attrs = {**inherited, **_class_attrs(node)}
-        if kind != "models":
-            hparams = ()
-        elif _has_init(node) or parent is None:
-            hparams = _init_hparams(node, path)
-        else:
-            hparams = parent["hparams"]
+        hparams = _own_hparams(node, path, parent) if kind == "models" else ()
         methods = frozenset(_methods(node) | (parent or {"methods": set()})["methods"])
         local[node.name] = {"attrs": attrs, "hparams": hparams, "methods": methods}
         if attrs.get("abstract"):
@@ -341,7 +371,7 @@ def load_class(info: PluginInfo) -> type:
         module = importlib.import_module(info.module)
     except Exception as err:  # any failure inside a user's module is that plugin's fault
         raise PluginError(f"{info.where}: import failed: {type(err).__name__}: {err}") from err
-    if Path(module.__file__).resolve() != info.path.resolve():
+    if Path(module.__file__ or "").resolve() != info.path.resolve():
         raise PluginError(
             f"{info.where}: import found {module.__file__} instead; another 'plugins' package "
             "shadows this repository's (one process serves one repository)"

@@ -1,6 +1,6 @@
 """What a model is told about the system it learns (torch-free, so the registry can use it)."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -37,36 +37,30 @@ class SystemSpec:
 
     @property
     def capabilities(self) -> set[str]:
-        return system_capabilities(self.canonical, self.dim, self.particles > 0)
+        return system_capabilities(self.canonical, self.particles > 0)
 
 
 def spec_from_store(ds) -> SystemSpec:
     """What a model trained on the store (or group) `ds` is told."""
     names = tuple(str(n) for n in ds["dof"].values)
-    particles = {}
-    if "particle_features" in ds:
-        particles = {
-            "particles": int(ds.attrs["particles"]),
-            "space_dim": int(ds.attrs["space_dim"]),
-            "feature_names": tuple(str(n) for n in ds["feature"].values),
-            "box": tuple(float(side) for side in ds.attrs.get("box", ())),
-        }
-    return SystemSpec(
-        ds.attrs["system"],
-        len(names),
-        names,
-        bool(ds.attrs["canonical"]),
-        ds.attrs["dt"],
-        **particles,
+    spec = SystemSpec(
+        ds.attrs["system"], len(names), names, bool(ds.attrs["canonical"]), ds.attrs["dt"]
+    )
+    if "particle_features" not in ds:
+        return spec
+    return replace(
+        spec,
+        particles=int(ds.attrs["particles"]),
+        space_dim=int(ds.attrs["space_dim"]),
+        feature_names=tuple(str(n) for n in ds["feature"].values),
+        box=tuple(float(side) for side in ds.attrs.get("box", ())),
     )
 
 
-def system_capabilities(canonical: bool, dim: int | None, particles: bool = False) -> set[str]:
-    """Properties of a system that a model plugin may require (`requires = ("canonical",)`).
-    A canonical system has an even dimension even when the number is not known statically;
-    a particle system (`particle_system = True`) has the capability "particles"."""
-    caps = {"even_dimension"} if canonical or (dim is not None and dim % 2 == 0) else set()
-    return caps | ({"canonical"} if canonical else set()) | ({"particles"} if particles else set())
+def system_capabilities(canonical: bool, particles: bool = False) -> set[str]:
+    """Properties of a system that a model plugin may require (`requires = ("canonical",)`):
+    "canonical", and "particles" for a particle system (`particle_system = True`)."""
+    return ({"canonical"} if canonical else set()) | ({"particles"} if particles else set())
 
 
 def missing_capabilities(requires, capabilities: set[str]) -> list[str]:

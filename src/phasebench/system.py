@@ -2,7 +2,7 @@
 float64, coordinates ordered (q, p) for canonical systems."""
 
 import copy
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class System:
     particles: ClassVar[int] = 0
     space_dim: ClassVar[int] = 0
     feature_names: ClassVar[tuple[str, ...]] = ()
-    features = None  # (n, particles, features) once bound by `with_features`
+    features: np.ndarray | None = None  # (n, particles, features) once bound by `with_features`
 
     xp = staticmethod(namespace)
 
@@ -76,7 +76,11 @@ class System:
                 f"system '{self.name}' has no parameter {sorted(unknown)[0]!r}; accepted: "
                 f"{', '.join(sorted(self.parameters)) or 'none'}"
             )
-        self.params = {**self.parameters, **{k: float(v) for k, v in params.items()}}
+        # Numbers, or arrays of one value per trajectory in a sweep (`for_trajectories`).
+        self.params: dict[str, Any] = {
+            **self.parameters,
+            **{k: float(v) for k, v in params.items()},
+        }
 
     @property
     def dim(self) -> int:
@@ -120,6 +124,11 @@ class System:
     def feature(self, name: str):
         """One bound feature per particle, `(n, particles)` (with `(n, 1, particles)` a time
         axis), the way a field multiplies it into `self.split(x)`'s per-particle arrays."""
+        if self.features is None:
+            raise PluginError(
+                f"system '{self.name}': feature '{name}' asked before particle features were "
+                "bound (with_features)"
+            )
         return self.features[..., self.feature_names.index(name)]
 
     def split(self, x):

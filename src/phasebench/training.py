@@ -268,7 +268,7 @@ class PluginModule(pl.LightningModule):
                 "optimizer": adam,
                 "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss", "interval": "epoch"},
             }
-        if not training.get("lr_end"):
+        if not training["lr_end"]:
             return adam
         # Exponential decay per optimiser step, from lr to lr_end after lr_decay_steps steps
         # (the planned run's steps by default), η_k = lr · (lr_end / lr)^(k / steps).
@@ -351,14 +351,13 @@ def train(
     # A terminal shows Lightning's progress bar; a log file (Snakemake, a cluster) a line an epoch.
     module.epoch_lines = not sys.stderr.isatty()
     model = module.model
-    precision = training.get("precision", "32")
-    precision = {"32": "32-true", "64": "64-true"}.get(precision, precision)
+    precision = {"32": "32-true", "64": "64-true"}.get(training["precision"], training["precision"])
     data_module = TrajectoryWindows(
         data,
         model.input_steps,
         model.output_steps,
         training["batch_size"],
-        training.get("pin_memory", False),
+        training["pin_memory"],
         features=model.takes_features,
         dtype=precision_dtype(training["precision"]),
     )

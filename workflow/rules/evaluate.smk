@@ -11,10 +11,10 @@ rule evaluate:
     output:
         curves=directory("results/eval/{system}/{model}/seed{seed}.zarr"),
         scalars="results/eval/{system}/{model}/seed{seed}.json",
-    params:
-        settings=json.dumps(PLAN["evaluation"]),
     log:
         "results/logs/evaluate/{system}/{model}/seed{seed}.log",
+    params:
+        settings=json.dumps(PLAN["evaluation"]),
     shell:
         "phasebench evaluate --settings {params.settings:q} --model {wildcards.model:q}"
         " --checkpoint {input.checkpoint:q} --train-json {input.summary:q}"
@@ -31,10 +31,10 @@ rule evaluate_integrator:
     output:
         curves=directory("results/eval/{system}/numerical/{integrator}.zarr"),
         scalars="results/eval/{system}/numerical/{integrator}.json",
-    params:
-        settings=json.dumps(PLAN["evaluation"]),
     log:
         "results/logs/evaluate/{system}/numerical/{integrator}.log",
+    params:
+        settings=json.dumps(PLAN["evaluation"]),
     shell:
         "phasebench evaluate-integrator --settings {params.settings:q}"
         " --integrator {wildcards.integrator:q} --data {input.data:q}"

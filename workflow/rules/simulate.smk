@@ -8,9 +8,9 @@ rule simulate:
         code=lambda w: CODE.of("phasebench.particle_ood", SYSTEMS[w.system]["plugin_path"]),
     output:
         directory("results/data/{system}.zarr"),
-    params:
-        settings=lambda w: json.dumps(experiment.simulate_settings(SYSTEMS[w.system])),
     log:
         "results/logs/simulate/{system}.log",
+    params:
+        settings=lambda w: json.dumps(experiment.simulate_settings(SYSTEMS[w.system])),
     shell:
         "phasebench simulate --settings {params.settings:q} --out {output:q} 2>&1 | tee {log:q}"

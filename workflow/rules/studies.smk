@@ -4,18 +4,6 @@
 ATTENTION_STUDY = PLAN["studies"]["attention_kernels"]
 
 
-def trained_attention(wildcards):
-    """The checkpoint and data of the trained model whose queries and keys the study uses:
-    `trained_model` on the first system with the first seed, if that run is in the plan."""
-    model, system = ATTENTION_STUDY["trained_model"], next(iter(SYSTEMS), None)
-    if (model, SEEDS[0]) not in runs_of(system):
-        return {}
-    return {
-        "checkpoint": f"results/runs/{system}/{model}/seed{SEEDS[0]}/best.ckpt",
-        "data": f"results/data/{system}.zarr",
-    }
-
-
 rule study_attention_kernels:
     input:
         unpack(trained_attention),
@@ -24,13 +12,13 @@ rule study_attention_kernels:
         code=CODE.of(NOTEBOOKS / "attention_kernels.ipynb"),
     output:
         "results/reports/studies/attention_kernels.html",
+    log:
+        notebook="results/logs/reports/studies/attention_kernels.ipynb",
     params:
         notebook_parameters=lambda w: json.dumps(
             {k: v for k, v in ATTENTION_STUDY.items() if k != "enabled"}
             | {f"trained_{k}": str(Path(v).absolute()) for k, v in trained_attention(w).items()}
         ),
-    log:
-        notebook="results/logs/reports/studies/attention_kernels.ipynb",
     shell:
         "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
@@ -48,13 +36,13 @@ rule study_vision:
     output:
         page="results/reports/studies/vision.html",
         numbers="results/reports/studies/vision.json",
+    log:
+        notebook="results/logs/reports/studies/vision.ipynb",
     params:
         notebook_parameters=lambda w, output: json.dumps(
             {k: v for k, v in VISION_STUDY.items() if k != "enabled"}
             | {"numbers": str(Path(output.numbers).absolute())}
         ),
-    log:
-        notebook="results/logs/reports/studies/vision.ipynb",
     shell:
         "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"

@@ -22,19 +22,21 @@ def exp_features(x, stabilise=True):
     return torch.exp(x)
 
 
-def positive_features(x, w, offset=None):
-    """FAVOR+ φ⁺(x) = exp(wᵢᵀx − ‖x‖²/2)/√m: positive, unbiased for exp(xᵀy) when w ~ N(0, I)."""
-    logits = x @ w.T - 0.5 * (x * x).sum(-1, keepdim=True)
+def positive_logits(x, w):
+    """The exponents of FAVOR+: wᵢᵀx − ‖x‖²/2, `(..., m)`."""
+    return x @ w.T - 0.5 * (x * x).sum(-1, keepdim=True)
+
+
+def exp_of_logits(logits, offset=None):
+    """exp(logits − offset)/√m: positive features from their exponents (FAVOR+, f_θ)."""
     if offset is not None:
         logits = logits - offset
-    return torch.exp(logits) / math.sqrt(w.shape[0])
+    return torch.exp(logits) / math.sqrt(logits.shape[-1])
 
 
-def stabiliser(logits_of, queries):
-    """Offset for `positive_features`: per-row max for queries, one global max for keys."""
-    if queries:
-        return logits_of.amax(dim=-1, keepdim=True).detach()
-    return logits_of.amax(dim=(-2, -1), keepdim=True).detach()
+def positive_features(x, w, offset=None):
+    """FAVOR+ φ⁺(x) = exp(wᵢᵀx − ‖x‖²/2)/√m: positive, unbiased for exp(xᵀy) when w ~ N(0, I)."""
+    return exp_of_logits(positive_logits(x, w), offset)
 
 
 def trig_features(x, w):
@@ -98,7 +100,4 @@ class LearnedFeatures(torch.nn.Module):
         return logits - 0.5 * self.log_scale.exp() * (x * x).sum(-1, keepdim=True)
 
     def forward(self, x, offset=None):
-        logits = self.logits(x)
-        if offset is not None:
-            logits = logits - offset
-        return torch.exp(logits) / math.sqrt(self.weight.shape[0])
+        return exp_of_logits(self.logits(x), offset)

@@ -2,11 +2,16 @@
 attention whose feature map φ stands in for the softmax kernel. `MultiHeadAttention` takes one
 of these, so a transformer body changes only its attention (the Performer plugins)."""
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-from phasebench.attention.features import LearnedFeatures, exp_features, relu_features
+from phasebench.attention.features import (
+    LearnedFeatures,
+    exp_features,
+    exp_of_logits,
+    positive_logits,
+    relu_features,
+)
 from phasebench.attention.linear import linear_attention
 from phasebench.attention.projections import RandomProjection
 
@@ -52,12 +57,11 @@ class KernelAttention(nn.Module):
             return exp_features(q), exp_features(k)
         if self.kernel == "favor":
             w = self.features().to(q.dtype)
-            lq, lk = (x @ w.T - 0.5 * (x * x).sum(-1, keepdim=True) for x in (q, k))
+            lq, lk = positive_logits(q, w), positive_logits(k, w)
         else:
             lq, lk = self.features.logits(q), self.features.logits(k)
         # Max-subtraction before exp; the offsets (per query row, one per head for the keys)
         # are constant factors that cancel in the normalisation, causal or not.
-        lq = lq - lq.amax(-1, keepdim=True).detach()
-        lk = lk - lk.amax((-2, -1), keepdim=True).detach()
-        m = lq.shape[-1]
-        return torch.exp(lq) / m**0.5, torch.exp(lk) / m**0.5
+        offset_q = lq.amax(-1, keepdim=True).detach()
+        offset_k = lk.amax((-2, -1), keepdim=True).detach()
+        return exp_of_logits(lq, offset_q), exp_of_logits(lk, offset_k)

@@ -29,6 +29,7 @@ from phasebench.layers.transformer import (
     LieTrotterLayer,
     StrangLayer,
     WindowTransformer,
+    WindowTransformerPlugin,
     transformer_layer,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "TriangularLayer",
     "VolumePreservingAttention",
     "WindowTransformer",
+    "WindowTransformerPlugin",
     "volume_preserving_feedforward",
     "canonical_field",
     "implicit_midpoint_step",

@@ -13,6 +13,7 @@ from torch import nn
 from phasebench.layers.attention import MultiHeadAttention
 from phasebench.layers.feature_major import FeatureMajor, runs_feature_major
 from phasebench.layers.feedforward import ResNetFeedForward
+from phasebench.model import ModelPlugin
 
 
 class LieTrotterLayer(nn.Module):
@@ -102,3 +103,55 @@ class WindowTransformer(nn.Module):
             x = x + self.positions
         x = self.layers(x)
         return window + self.readout(x) if self.readout else x
+
+
+class WindowTransformerPlugin(ModelPlugin):
+    """Base of the transformer-family plugins: a `WindowTransformer` of `depth` layers, `window`
+    states in and the next `window` out (so input_steps = output_steps = window), `embed` wide
+    (the states themselves when 0), `heads` attention heads and `ff_width` wide feed-forward
+    blocks. A plugin gives `layer(width, **options)`, one layer of the body; its own
+    hyperparameters come before `**body` in its `__init__` and reach `layer` as `options`:
+
+        def __init__(self, spec, m: int = 32, **body):
+            super().__init__(spec, m=m, **body)
+
+    The registry reads these five hyperparameters, `family` and `hparam_schema` from here, so
+    a plugin restates none of them. The option `positional` (learned positions) goes to the
+    body, not to `layer`.
+    """
+
+    abstract = True
+    family = "transformer"
+    hparam_schema = {
+        "window": {"minimum": 1},
+        "depth": {"minimum": 1},
+        "heads": {"minimum": 1},
+        "embed": {"minimum": 0},
+        "ff_width": {"minimum": 0},
+    }
+
+    def __init__(
+        self,
+        spec,
+        window: int = 3,
+        depth: int = 2,
+        heads: int = 2,
+        embed: int = 16,
+        ff_width: int = 32,
+        **options,
+    ):
+        super().__init__(spec)
+        self.input_steps = self.output_steps = window
+        self.heads, self.ff_width = heads, ff_width
+        positional = options.pop("positional", False)
+
+        def make_layer(width):
+            return self.layer(width, **options)
+
+        self.body = WindowTransformer(spec.dim, window, embed, depth, make_layer, positional)
+
+    def layer(self, width: int, **options) -> nn.Module:
+        raise NotImplementedError
+
+    def forward(self, window):  # (B, T, D) -> (B, T, D)
+        return self.body(window)

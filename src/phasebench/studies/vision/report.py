@@ -5,7 +5,7 @@ import math
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from phasebench.vision.baselines import BASELINES
+from phasebench.studies.vision.baselines import BASELINES
 
 SPLIT_NAMES = {
     "random": "Stratified random 80/20 split",

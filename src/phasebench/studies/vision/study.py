@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from phasebench.vision.baselines import BASELINES, run_baseline
-from phasebench.vision.data import digits, split
-from phasebench.vision.models import VisionTransformer
-from phasebench.vision.train import fit, score
+from phasebench.studies.vision.baselines import BASELINES, run_baseline
+from phasebench.studies.vision.data import digits, split
+from phasebench.studies.vision.models import VisionTransformer
+from phasebench.studies.vision.train import fit, score
 
 # Each model's attention; the rest of its body comes from the study's settings.
 VIT = {
