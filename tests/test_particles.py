@@ -209,3 +209,38 @@ def test_rotated_test_data_leave_the_egnn_error_and_change_the_transformer_s():
         one_step_error(transformer, turned, features),
     )
     assert other[0] != pytest.approx(other[1], rel=1e-3)
+
+
+def concatenated_edge_messages(edge, h, pair_inputs):
+    """The edge MLP as the paper writes it: φ_e(concat(h_i, h_j, pair_ij)) on all N² pairs,
+    the self-pairs masked to zero (the layers' formulation before the first layer was
+    factored per particle)."""
+    n = h.shape[1]
+    both = torch.cat([h[:, :, None].expand(-1, -1, n, -1), h[:, None].expand(-1, n, -1, -1)], -1)
+    return edge(torch.cat([both, pair_inputs], -1)) * (1 - torch.eye(n, dtype=h.dtype))[..., None]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 9])
+def test_the_factored_edge_layers_equal_the_concatenated_formulation(n):
+    from phasebench.layers import EGNNLayer, MessagePassingLayer, drop_diagonal, pair_geometry
+
+    torch.manual_seed(n)
+    batch, width, n_features = 4, 16, 2
+    h, x, v = (torch.randn(batch, n, k, dtype=torch.float64) for k in (width, 3, 3))
+    edges = torch.randn(batch, n, n, n_features, dtype=torch.float64)
+    egnn = EGNNLayer(width, n_features).double()
+    diff, r2 = pair_geometry(x)
+    m = concatenated_edge_messages(egnn.edge, h, torch.cat([r2, edges], -1))
+    shift = (diff * egnn.coord(m)).clamp(-100, 100).sum(2) / max(n - 1, 1)
+    v_ref = egnn.velocity(h) * v + shift
+    h_ref = h + egnn.node(torch.cat([h, m.sum(2)], -1))
+    for got, want in zip(egnn(h, x, v, edges), (h_ref, x + v_ref, v_ref), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    passing = MessagePassingLayer(width, n_features).double()
+    m = concatenated_edge_messages(passing.edge, h, edges)
+    want = h + passing.node(torch.cat([h, m.sum(2)], -1))
+    torch.testing.assert_close(passing(h, edges), want, rtol=0, atol=1e-6)
+    # drop_diagonal keeps exactly the pairs (i, j ≠ i), in order.
+    index = torch.arange(n * n).reshape(1, n, n)
+    kept = [[i * n + j for j in range(n) if j != i] for i in range(n)]
+    assert drop_diagonal(index)[0].tolist() == kept
