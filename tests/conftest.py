@@ -60,6 +60,18 @@ TINY_TRAINING = resolve(
 )["models"]["resnet"]["training"]
 
 
+# Systems whose default size makes a generic per-system test take tens of seconds (the
+# reference integrator over 64 Lennard-Jones particles): those cases run in the slow lane.
+SLOW_SYSTEMS = ("lennard_jones",)
+
+
+def lane(name, *rest):
+    """A parametrize case for a system, in the slow lane where that system is slow."""
+    values = (name, *rest)
+    marks = pytest.mark.slow if name in SLOW_SYSTEMS else ()
+    return pytest.param(*values, marks=marks)
+
+
 # Module-scoped pipelines that several tests share: under pytest-xdist (`make test` runs two
 # workers with --dist loadgroup) all users of one land on one worker, so each runs once.
 SHARED_PIPELINES = ("ci_run", "particle_run", "slurm_cluster")

@@ -14,7 +14,7 @@ from phasebench.simulation import simulate
 from phasebench.system import build_system
 from phasebench.validation import relative_invariant_errors
 
-from conftest import TINY_SYSTEM, phasebench_cli
+from conftest import TINY_SYSTEM, lane, phasebench_cli
 
 SWEEP = {"k": {"low": 0.0, "high": 3.0, "ood_low": 3.0, "ood_high": 4.0}}
 
@@ -117,7 +117,7 @@ def test_the_scan_sees_every_parameter_of_every_system(name):
     assert set(cls.structural) <= set(cls.parameters)
 
 
-@pytest.mark.parametrize(("name", "key"), PARAMETERS)
+@pytest.mark.parametrize(("name", "key"), [lane(name, key) for name, key in PARAMETERS])
 def test_every_parameter_sweeps_or_is_refused_at_validation(name, key):
     info = SYSTEMS[name]
     default = info.attrs["parameters"][key]

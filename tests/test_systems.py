@@ -14,7 +14,7 @@ from phasebench.integrators import INTEGRATORS
 from phasebench.simulation import simulate
 from phasebench.system import build_system
 
-from conftest import phasebench_cli
+from conftest import lane, phasebench_cli
 
 SYSTEMS = sorted(registry.scan("systems"))
 CANONICAL = [name for name in SYSTEMS if build_system(name).canonical]
@@ -58,7 +58,7 @@ def test_vector_field_is_j_times_the_gradient_of_h(name):
     np.testing.assert_allclose(system.vector_field(x), j_grad, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", SYSTEMS)
+@pytest.mark.parametrize("name", [lane(name) for name in SYSTEMS])
 def test_invariants_hold_along_reference_solutions(name):
     # The reference integrator calls the field one state at a time: one particle system each.
     system, x0 = drawn(name, 1, 1 if build_system(name).particle_system else 3)
@@ -77,7 +77,7 @@ def test_invariants_hold_along_reference_solutions(name):
         )
 
 
-@pytest.mark.parametrize("name", SYSTEMS)
+@pytest.mark.parametrize("name", [lane(name) for name in SYSTEMS])
 def test_default_data_validates_and_ood_lies_outside(name):
     entry = {"name": name, "n_trajectories": 12, "n_steps": 40, "reference_trajectories": 2}
     if name == "rigid_body":
