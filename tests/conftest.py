@@ -77,6 +77,7 @@ def lane(name, *rest):
 SHARED_PIPELINES = ("ci_run", "particle_run", "slurm_cluster")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         shared = [name for name in SHARED_PIPELINES if name in item.fixturenames]
