@@ -37,13 +37,15 @@ $(DEV_STAMP): $(RUNTIME_STAMP)
 run: $(RUNTIME_STAMP)
 	$(BIN)/snakemake --cores all
 
+# Two pytest-xdist workers; --dist loadfile keeps a test file on one worker, so that the
+# pipeline a file's tests share (a module-scoped fixture) runs once.
 test: $(DEV_STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Everyday lane: no full pipeline, no cluster, no killed-process tests.
 test-fast: $(DEV_STAMP)

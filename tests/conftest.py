@@ -33,6 +33,27 @@ TINY_SYSTEM = simulate_settings(
         }
     )["systems"]["coupled_oscillator"]
 )
+# A model plugin that tests drop into a copy of the workflow.
+DROP_IN = '''
+"""A linear one-step map x_{n+1} = x_n + A x_n, dropped in by a test."""
+from torch import nn
+
+from phasebench import ModelPlugin
+
+
+class LinearStep(ModelPlugin):
+    name = "linear_step"
+    family = "feed-forward"
+
+    def __init__(self, spec, bias: bool = True):
+        super().__init__(spec)
+        self.map = nn.Linear(spec.dim, spec.dim, bias=bias)
+
+    def forward(self, window):
+        return window + self.map(window)
+'''
+
+
 # Headless Chromium on a machine without network or display (see DEVELOPERS.md).
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -70,19 +91,6 @@ def lane(name, *rest):
     values = (name, *rest)
     marks = pytest.mark.slow if name in SLOW_SYSTEMS else ()
     return pytest.param(*values, marks=marks)
-
-
-# Module-scoped pipelines that several tests share: under pytest-xdist (`make test` runs two
-# workers with --dist loadgroup) all users of one land on one worker, so each runs once.
-SHARED_PIPELINES = ("ci_run", "particle_run", "slurm_cluster")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items):
-    for item in items:
-        shared = [name for name in SHARED_PIPELINES if name in item.fixturenames]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
 @pytest.fixture(scope="session")
