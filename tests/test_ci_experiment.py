@@ -28,7 +28,7 @@ def ci_run(tmp_path_factory):
     root = copy_workflow(tmp_path_factory.mktemp("ci"))
     (root / "plugins/models/linear_step.py").write_text(DROP_IN)
     (root / "extra.yaml").write_text(EXTRA_CONFIG)
-    result = snakemake(root, *CI_ARGS)
+    result = snakemake(root, *CI_ARGS, timeout=1800)  # minutes on a busy machine
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
