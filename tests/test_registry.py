@@ -106,6 +106,20 @@ def test_a_library_base_gives_its_hyperparameters_and_literals_to_a_plugin(tmp_p
     assert list(module.Plain.hparam_defaults().items()) == body
 
 
+@pytest.mark.parametrize("kind", ["systems", "models"])
+def test_the_scan_reads_the_literals_the_imported_classes_have(kind):
+    # A library base's own bases count: lennard_jones and the pair potentials take
+    # particle_system, canonical and separable from ParticleSystem, two classes up.
+    for name, info in registry.scan(kind).items():
+        cls = registry.load_class(info)
+        for key, value in info.attrs.items():
+            if key != "abstract":
+                assert getattr(cls, key) == value, f"{kind} {name}: {key}"
+    if kind == "systems":
+        particle = {n for n, i in registry.scan(kind).items() if i.attrs.get("particle_system")}
+        assert {"lennard_jones", "nbody_charged", "gravity_nbody"} <= particle
+
+
 def test_static_scan_does_not_import_torch():
     import subprocess
 

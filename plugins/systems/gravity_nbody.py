@@ -27,10 +27,6 @@ class GravityNBody(PairPotential):
         "force_clip": 0.0,
         "speed": 0.3,
     }
-    particle_system = True  # literals that the registry reads (PairPotential sets them too)
-    structural = ("particles", "space_dim", "force_clip")  # clipping: not Hamiltonian
-    canonical = True
-    separable = True
     feature_names = ("mass",)
 
     def coupling(self):

@@ -18,13 +18,12 @@ import numpy as np
 
 from phasebench.errors import PluginError
 from phasebench.neighbours import VerletList, minimum_image
-from phasebench.particles import AXES, particle_names
-from phasebench.system import System
+from phasebench.particles import AXES, ParticleSystem
 
 SKIN = 0.4  # Verlet list margin: larger searches less often, over more pairs
 
 
-class LennardJones(System):
+class LennardJones(ParticleSystem):
     name = "lennard_jones"
     # Separable: velocity Verlet (Störmer–Verlet) at h = 0.005, the usual LJ step.
     default_integrator = "stormer_verlet"
@@ -39,25 +38,10 @@ class LennardJones(System):
         "temperature": 1.0,
         "cutoff": 2.5,
     }
-    particle_system = True
     # The box (density), the cutoff and the layout shape the data: not swept per trajectory.
     structural = ("particles", "space_dim", "density", "cutoff")
     positive = ("particles", "space_dim", "density", "temperature", "cutoff")
-    canonical = True
-    separable = True
     feature_names = ("mass",)
-
-    @property
-    def particles(self) -> int:
-        return int(self.params["particles"])
-
-    @property
-    def space_dim(self) -> int:
-        return int(self.params["space_dim"])
-
-    @property
-    def state_names(self):
-        return particle_names(self.particles, self.space_dim)
 
     @property
     def box(self) -> tuple[float, ...]:

@@ -29,10 +29,6 @@ class NBodyCharged(PairPotential):
         "force_clip": 0.0,
         "speed": 0.5,
     }
-    particle_system = True  # literals that the registry reads (PairPotential sets them too)
-    structural = ("particles", "space_dim", "force_clip")  # clipping: not Hamiltonian
-    canonical = True
-    separable = True
     feature_names = ("charge",)
 
     def coupling(self):

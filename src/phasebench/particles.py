@@ -28,16 +28,14 @@ def _like(xp, array, like):
     return array if xp is np else xp.as_tensor(array, dtype=like.dtype)
 
 
-class PairPotential(System):
-    """Base of pair-potential particle systems; subclasses give `coupling()` and the rest of a
-    system plugin (name, parameters with `particles`, `space_dim`, `softening`, `force_clip`,
-    feature_names, sampling)."""
+class ParticleSystem(System):
+    """Base of particle systems: N particles in `space_dim` dimensions, both parameters, in the
+    canonical particle layout (all positions, then all momenta) with H = T(p) + V(x)."""
 
     abstract = True
     particle_system = True
     canonical = True
     separable = True
-    structural = ("particles", "space_dim", "force_clip")  # clipping: not Hamiltonian
 
     @property
     def particles(self) -> int:
@@ -50,6 +48,15 @@ class PairPotential(System):
     @property
     def state_names(self):
         return particle_names(self.particles, self.space_dim)
+
+
+class PairPotential(ParticleSystem):
+    """Base of pair-potential particle systems; subclasses give `coupling()` and the rest of a
+    system plugin (name, parameters with `particles`, `space_dim`, `softening`, `force_clip`,
+    feature_names, sampling)."""
+
+    abstract = True
+    structural = ("particles", "space_dim", "force_clip")  # clipping: not Hamiltonian
 
     def bound_features(self):
         if self.features is None:

@@ -29,7 +29,7 @@ KINDS = {"models": "ModelPlugin", "systems": "System"}
 # there, as it reads a base class in the plugin's own module.
 LIBRARY_BASES = {
     "models": {"WindowTransformerPlugin": "layers/transformer.py"},
-    "systems": {"PairPotential": "particles.py"},
+    "systems": {"ParticleSystem": "particles.py", "PairPotential": "particles.py"},
 }
 LIBRARY = Path(__file__).resolve().parent
 ENTRY_POINT_GROUPS = {"models": "phasebench.models", "systems": "phasebench.systems"}
@@ -216,16 +216,25 @@ def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
 
 
 def _library_bases(kind: str) -> dict[str, dict]:
-    """The library bases of `kind` as the scan records a local base: attrs, hparams, methods."""
+    """The library bases of `kind` as the scan records a local base: attrs, hparams, methods.
+    A base's own bases in the same file count too (PairPotential inherits ParticleSystem's)."""
     bases = {}
     for name, file in LIBRARY_BASES[kind].items():
         path = LIBRARY / file
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        chain, node = [], classes[name]
+        while node is not None:
+            chain.append(node)
+            node = next((classes[b] for b in map(_base_name, node.bases) if b in classes), None)
+        attrs: dict = {}
+        for node in reversed(chain):  # the farthest base first, so that subclasses override
+            inherited = {k: v for k, v in attrs.items() if k != "abstract"}
+            attrs = {**inherited, **_class_attrs(node)}
         bases[name] = {
-            "attrs": _class_attrs(node),
-            "hparams": _init_hparams(node, path) if kind == "models" else (),
-            "methods": frozenset(_methods(node)),
+            "attrs": attrs,
+            "hparams": _init_hparams(chain[0], path) if kind == "models" else (),
+            "methods": frozenset().union(*(_methods(n) for n in chain)),
         }
     return bases
 
