@@ -10,8 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from phasebench.config import resolve, simulate_settings
+
+# Two xdist workers share the cores: one torch thread each, or their thread pools spin against
+# each other (the jobs a test starts get their threads from Snakemake, like a user's).
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "plugins", "configs", "profiles")

@@ -47,6 +47,7 @@ def test_every_stage_writes_its_outputs(ci_run):
                 (results / f"eval/coupled_oscillator/{model}/seed{seed}.json").read_text()
             )
             assert scalars["model"] == model and scalars["seed"] == seed
+            assert scalars["threads"] == 1  # the job's one thread, not every core
             window = json.loads((run / "train.json").read_text())["input_steps"]
             assert scalars["rollout_steps"] + window == 61  # whole test trajectories
             if model != "resnet_diverging":  # budgets 1 and 2 of 3 epochs, then the trained model

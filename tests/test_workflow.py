@@ -77,7 +77,7 @@ def test_config_overrides_read_as_yaml(workflow_copy):
     assert '"title": "1.0"' in result.stdout  # a quoted string stays a string
 
 
-def test_a_training_job_runs_with_the_threads_snakemake_gives_it(workflow_copy):
+def test_every_job_runs_with_the_threads_snakemake_gives_it(workflow_copy):
     # training.threads 3 on one core: Snakemake scales the job to 1 thread, and so must torch.
     result = snakemake(
         workflow_copy, "-n", "-p", "--cores", "1", "--config", "training={threads: 3}"
@@ -85,6 +85,10 @@ def test_a_training_job_runs_with_the_threads_snakemake_gives_it(workflow_copy):
     assert result.returncode == 0, result.stderr
     commands = [line for line in result.stdout.splitlines() if "phasebench train " in line]
     assert commands and all(" --threads 1 " in command for command in commands)
+    # The other jobs' torch and BLAS get their one thread through OMP_NUM_THREADS.
+    for program in ("phasebench evaluate ", "phasebench evaluate-integrator ", "papermill "):
+        others = [line for line in result.stdout.splitlines() if program in line]
+        assert others and all(f"OMP_NUM_THREADS=1 {program}" in line for line in others), program
 
 
 @pytest.mark.parametrize(

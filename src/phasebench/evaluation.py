@@ -302,6 +302,7 @@ def evaluate(
         "epochs": train_summary["epochs"],
         **{key: train_summary.get(key) for key in CONVERGENCE_KEYS},
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),  # the rollouts' (the job's OMP_NUM_THREADS)
         "training_diverged": training_diverged,
         "diverged": training_diverged or scalars["diverged"],
     }

@@ -16,7 +16,7 @@ rule evaluate:
     params:
         settings=json.dumps(PLAN["evaluation"]),
     shell:
-        "phasebench evaluate --settings {params.settings:q} --model {wildcards.model:q}"
+        "OMP_NUM_THREADS={threads} phasebench evaluate --settings {params.settings:q} --model {wildcards.model:q}"
         " --checkpoint {input.checkpoint:q} --train-json {input.summary:q}"
         " --budgets {input.budgets:q}"
         " --data {input.data:q} --out-zarr {output.curves:q} --out-json {output.scalars:q}"
@@ -36,6 +36,6 @@ rule evaluate_integrator:
     params:
         settings=json.dumps(PLAN["evaluation"]),
     shell:
-        "phasebench evaluate-integrator --settings {params.settings:q}"
+        "OMP_NUM_THREADS={threads} phasebench evaluate-integrator --settings {params.settings:q}"
         " --integrator {wildcards.integrator:q} --data {input.data:q}"
         " --out-zarr {output.curves:q} --out-json {output.scalars:q} 2>&1 | tee {log:q}"

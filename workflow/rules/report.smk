@@ -29,7 +29,7 @@ rule report_system:
             skipped=[s for s in PLAN["skipped"] if s["system"] == w.system],
         ),
     shell:
-        "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
+        "OMP_NUM_THREADS={threads} papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
         " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
         " {log.notebook:q}"
@@ -61,7 +61,7 @@ rule report_index:
             studies=[name for name, study in PLAN["studies"].items() if study["enabled"]],
         ),
     shell:
-        "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
+        "OMP_NUM_THREADS={threads} papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
         " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
         " {log.notebook:q}"

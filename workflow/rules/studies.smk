@@ -20,7 +20,7 @@ rule study_attention_kernels:
             | {f"trained_{k}": str(Path(v).absolute()) for k, v in trained_attention(w).items()}
         ),
     shell:
-        "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
+        "OMP_NUM_THREADS={threads} papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
         " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
         " {log.notebook:q} --output-dir results/reports/studies --output attention_kernels"
@@ -44,7 +44,7 @@ rule study_vision:
             | {"numbers": str(Path(output.numbers).absolute())}
         ),
     shell:
-        "papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
+        "OMP_NUM_THREADS={threads} papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"
         " -y {params.notebook_parameters:q}"
         " && jupyter nbconvert --to html --no-input --template-file {input.template:q}"
         " {log.notebook:q} --output-dir results/reports/studies --output vision"
