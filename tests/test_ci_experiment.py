@@ -38,7 +38,7 @@ def test_every_stage_writes_its_outputs(ci_run):
     results = ci_run / "results"
     assert (results / "data/coupled_oscillator.zarr/zarr.json").is_file()
     for model in MODELS:
-        for seed in (0, 1):
+        for seed in (0,):
             run = results / f"runs/coupled_oscillator/{model}/seed{seed}"
             names = {p.name for p in run.iterdir()}
             assert names >= {"best.ckpt", "metrics.csv", "hparams.yaml", "train.json", "budgets"}
@@ -79,7 +79,7 @@ def test_diverging_training_is_recorded_and_the_rest_completes(ci_run):
     healthy = json.loads((runs / "resnet/seed0/train.json").read_text())
     assert healthy["status"] == "ok"
     html = (ci_run / "results/reports/coupled_oscillator.html").read_text()
-    assert "diverged (2/2)" in html and "Diverged runs" in html
+    assert "diverged (1/1)" in html and "Diverged runs" in html
 
 
 @pytest.mark.slow
