@@ -33,8 +33,8 @@ def test_the_neighbour_list_forces_equal_all_pairs_forces_along_a_trajectory(par
     system, x0 = bound(**params)
     path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 40, 4)
     half = system.particles * system.space_dim
-    searches = system._neighbours("field").searches
-    assert 1 < searches < 160  # the list was reused, and searched again as particles moved
+    searched = system._neighbours("field").searched  # configurations searched, in all
+    assert len(x0) < searched < 160 * len(x0)  # the list was reused, and searched again
     for t in (0, 20, 40):
         q = path[:, t, :half]
         np.testing.assert_allclose(system.force(q), dense_force(system, q), atol=1e-9)
@@ -99,3 +99,19 @@ def test_a_blown_up_configuration_does_not_stop_the_others():
         force = system.force(q)
     assert np.isfinite(force[2]).all()
     np.testing.assert_allclose(force[2], system.force(x0[2:, :half])[0])
+
+
+def test_a_blown_up_trajectory_does_not_freeze_the_others_neighbour_lists():
+    """The list used to be searched again when the largest move of all particles passed half
+    the skin; once one trajectory held NaN, that largest move was NaN, no search ever came
+    again, and the other trajectories kept a stale list (missing pairs, wrong forces)."""
+    system, x0 = bound(n=2)
+    path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 40, 4)
+    half = system.particles * system.space_dim
+    lost = build_system("lennard_jones").with_features(np.ones((2, system.particles, 1)))
+    for t in range(41):
+        q = path[:, t, :half].copy()
+        if t > 0:
+            q[0] = np.nan  # trajectory 0 blew up after the first search
+        force = lost.force(q)
+    np.testing.assert_allclose(force[1], dense_force(system, path[1:, 40, :half])[0], atol=1e-9)
