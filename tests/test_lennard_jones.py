@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from phasebench import neighbours
 from phasebench.config import resolve, simulate_settings
 from phasebench.data import write_store
 from phasebench.datatools import check
@@ -115,3 +116,26 @@ def test_a_blown_up_trajectory_does_not_freeze_the_others_neighbour_lists():
             q[0] = np.nan  # trajectory 0 blew up after the first search
         force = lost.force(q)
     np.testing.assert_allclose(force[1], dense_force(system, path[1:, 40, :half])[0], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params, block_pairs, blocks",
+    [({}, neighbours.BLOCK_PAIRS, 1), ({}, 400, 3), ({"space_dim": 3, "particles": 216}, 4000, 3)],
+)
+def test_trajectories_follow_a_plain_all_pairs_integration(
+    monkeypatch, params, block_pairs, blocks
+):
+    """Störmer–Verlet with the neighbour lists (in one block, or one configuration a block),
+    the kept images and each step's force reused, against a plain kick–drift–kick loop with
+    the all-pairs autograd forces (no list, two forces a step), over 60 steps."""
+    monkeypatch.setattr(neighbours, "BLOCK_PAIRS", block_pairs)
+    system, x0 = bound(n=3, **params)
+    path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 15, 4)
+    half = system.particles * system.space_dim
+    q, p, h = x0[:, :half].copy(), x0[:, half:].copy(), 0.005
+    for _ in range(60):
+        p += h / 2 * dense_force(system, q)
+        q += h * p
+        p += h / 2 * dense_force(system, q)
+    np.testing.assert_allclose(path[:, -1], np.concatenate([q, p], 1), rtol=0, atol=1e-9)
+    assert len(system._neighbours("field").blocks) == blocks
