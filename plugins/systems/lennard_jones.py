@@ -107,18 +107,18 @@ class LennardJones(System):
         distances and whether within the cutoff, of the pairs of one `block`; `columns` holds
         the flattened particles' coordinates, one contiguous array per axis (numpy gathers
         1-D arrays several times faster than rows of a 2-D one). The cutoff is a mask to
-        multiply by: assigning through it (r2[r2 > rc²] = ...) costs several times more."""
+        multiply by: assigning through it (r2[r2 > rc²] = ...) costs several times more.
+        Callers silence numpy's floating-point warnings (coincident or lost particles)."""
         diffs, r2 = [], None
-        with np.errstate(all="ignore"):  # coincident or lost particles (a rollout blowing up)
-            for column, image in zip(columns, block.image, strict=True):
-                coordinate = column[block.start : block.stop]
-                diff = coordinate[block.i]
-                diff -= coordinate[block.j]
-                diff -= image
-                r2 = diff * diff if r2 is None else np.add(r2, diff * diff, out=r2)
-                diffs.append(diff)
-            inside = r2 < float(self.params["cutoff"]) ** 2
-            return diffs, np.divide(1.0, r2, out=r2), inside
+        for column, image in zip(columns, block.image, strict=True):
+            coordinate = column[block.start : block.stop]
+            diff = coordinate[block.i]
+            diff -= coordinate[block.j]
+            diff -= image
+            r2 = diff * diff if r2 is None else np.add(r2, diff * diff, out=r2)
+            diffs.append(diff)
+        inside = r2 < float(self.params["cutoff"]) ** 2
+        return diffs, np.divide(1.0, r2, out=r2), inside
 
     def _blocks(self, key, q):
         """The Verlet list's pair blocks for configurations `q (S, N, d)`, and the coordinate
@@ -139,7 +139,7 @@ class LennardJones(System):
         force = np.empty((n * count, d))
         # A step too long for the field (a reference row at dt) may blow up: let it, quietly;
         # the evaluation records the rollout as diverged.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             for block in blocks:
                 diffs, inverse2, inside = self._pair_terms(columns, block)
                 inverse6 = inverse2 * inverse2
@@ -167,9 +167,10 @@ class LennardJones(System):
         blocks, columns = self._blocks("energy", q)
         total = np.zeros(len(q))
         for block in blocks:
-            _, inverse2, inside = self._pair_terms(columns, block)
-            inverse6 = inverse2 * inverse2 * inverse2
-            energy = np.where(inside, 4 * inverse6 * (inverse6 - 1) - self._shift(), 0.0)
+            with np.errstate(all="ignore"):  # coincident or lost particles
+                _, inverse2, inside = self._pair_terms(columns, block)
+                inverse6 = inverse2 * inverse2 * inverse2
+                energy = np.where(inside, 4 * inverse6 * (inverse6 - 1) - self._shift(), 0.0)
             energy = np.abs(energy) if absolute else energy
             first = block.start // q.shape[1]
             configs = (block.stop - block.start) // q.shape[1]
