@@ -29,7 +29,11 @@ def dense_force(system, q):
     return -qt.grad.numpy().reshape(q.shape)
 
 
-@pytest.mark.parametrize("params", [{}, {"space_dim": 3, "particles": 216}])
+# The last: a box near the smallest allowed (half its side 3.16, cutoff + skin 2.9), where a
+# kept pair's image may stop being its nearest one (then beyond the cutoff).
+@pytest.mark.parametrize(
+    "params", [{}, {"space_dim": 3, "particles": 216}, {"particles": 32, "density": 0.8}]
+)
 def test_the_neighbour_list_forces_equal_all_pairs_forces_along_a_trajectory(params):
     system, x0 = bound(**params)
     path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 40, 4)

@@ -5,7 +5,9 @@ particle has moved half the skin, so that most force evaluations reuse the last 
 Positions may be unwrapped (outside the box): they are wrapped for the search only. Each pair
 keeps the periodic image it was found through (`PairBlock.image`), so that a force evaluation
 takes the displacement x_i − x_j − image instead of rounding every pair to its nearest image
-again; the list is searched again before that image could stop being the nearest one.
+again. That image stays right for every pair that matters: until the next search a kept
+displacement stays below cutoff + 2 skin, any other image of it lies farther than
+L − cutoff − 2 skin, beyond the cutoff when L > 2 (cutoff + skin), which the list requires.
 """
 
 from typing import NamedTuple
@@ -99,15 +101,16 @@ class VerletList:
     skin / 2 since its search; `pairs(q)` searches again the blocks where that no longer holds
     (all of them when the configurations' shape changed). Block by block, a trajectory that
     blew up (NaN) leaves the others' lists alive, and a block waits for its own fastest
-    particle rather than the fastest of all.
-
-    The pairs' images stay the nearest ones while each displacement component stays below half
-    the box: found below cutoff + skin, a component changes by at most twice the largest move,
-    so a small box (cutoff + 2 skin beyond half its side) searches more often."""
+    particle rather than the fastest of all."""
 
     def __init__(self, box: float, cutoff: float, skin: float):
+        if cutoff + skin >= box / 2:
+            raise ValueError(
+                f"neighbour list: cutoff {cutoff:g} + skin {skin:g} must stay below half the "
+                f"box side {box:.3g}"
+            )
         self.box, self.cutoff, self.skin = box, cutoff, skin
-        self.limit = min(skin, box / 2 - cutoff - skin) / 2  # the largest move allowed
+        self.limit = skin / 2  # the largest move allowed
         self.reference = None
         self.blocks = None
         # How often it searched all configurations, and how many configurations it searched
