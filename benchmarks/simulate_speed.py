@@ -11,16 +11,22 @@ keep the maximum relative energy error below 1e-6.
 `--lennard-jones` times the particle system instead: 64 trajectories of N = 1024 particles,
 1000 velocity-Verlet steps of h = 0.005 (the default: 250 saved samples of dt = 0.02, 4
 substeps), the integrator alone and the whole `simulate` (sampling, energies at every saved
-state, validation), into benchmarks/results/simulate_speed_lennard_jones.json.
+state, validation), into benchmarks/results/simulate_speed_lennard_jones.json. Wall and CPU
+seconds both, and the load average: on a shared machine the CPU time is the honest number
+(a single-threaded run on an idle core takes about its CPU time). `--baseline-steps 100`
+(the default; 0 skips it) also times the old path (benchmarks/lennard_jones_baseline.py) and
+the new one on the same first steps, one after the other, for their ratio.
 """
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from lennard_jones_baseline import integrate as baseline_integrate
 from scipy.integrate import solve_ivp
 
 from phasebench.config import resolve, simulate_settings
@@ -35,11 +41,19 @@ def energy_error(system, states) -> float:
     return float(np.max(np.abs(energy - energy[:, :1]) / np.abs(energy[:, :1])))
 
 
-def lennard_jones(trajectories: int, particles: int, steps: int) -> dict:
+def timed(run):
+    """The result of `run()`, its wall seconds and its CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def lennard_jones(trajectories: int, particles: int, steps: int, baseline_steps: int) -> dict:
     """Seconds to integrate and to simulate `trajectories` × `particles` Lennard-Jones
-    particles for `steps` velocity-Verlet steps (the default dt and substeps)."""
+    particles for `steps` velocity-Verlet steps (the default dt and substeps), and the old
+    path against the new on the first `baseline_steps`."""
     system = build_system("lennard_jones", {"particles": particles})
-    substeps = system.default_substeps
+    substeps, dt = system.default_substeps, system.default_dt
     entry = {
         "name": "lennard_jones",
         "params": {"particles": particles},
@@ -49,31 +63,56 @@ def lennard_jones(trajectories: int, particles: int, steps: int) -> dict:
         "reference_trajectories": 0,
     }
     settings = simulate_settings(resolve({"systems": [entry]})["systems"]["lennard_jones"])
-    start = time.perf_counter()
-    ds = simulate(system, settings)
-    simulate_s = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    bound = system.with_features(system.sample_features(rng, trajectories))
+    load_before = os.getloadavg()[0]
+    ds, simulate_s, simulate_cpu_s = timed(lambda: simulate(system, settings))
     x0 = ds["state"].values[:, 0].astype(np.float64)
-    start = time.perf_counter()
-    INTEGRATORS["stormer_verlet"](
-        bound.vector_field, x0, system.default_dt, steps // substeps, substeps
+
+    def bound():
+        return system.with_features(np.ones((trajectories, particles, 1)))
+
+    new = bound()
+    field = INTEGRATORS["stormer_verlet"]
+    _, integrate_s, integrate_cpu_s = timed(
+        lambda: field(new.vector_field, x0, dt, steps // substeps, substeps)
     )
-    integrate_s = time.perf_counter() - start
+    searched = new._neighbours("field").searched
     result = {
         "system": "lennard_jones",
         "trajectories": trajectories,
         "particles": particles,
         "verlet_steps": steps,
-        "step_h": system.default_dt / substeps,
+        "step_h": dt / substeps,
         "saved_steps": steps // substeps,
         "integrate_s": integrate_s,
-        "neighbour_searches": bound._neighbours("field").searches,
+        "integrate_cpu_s": integrate_cpu_s,
+        "neighbour_searches_per_trajectory": searched / trajectories,
         "simulate_s": simulate_s,
+        "simulate_cpu_s": simulate_cpu_s,
         "max_rel_energy_error": ds.attrs["max_rel_energy_error"],
         "max_rel_momentum_x_error": ds.attrs["max_rel_momentum_x_error"],
-        "particle_steps_per_s": trajectories * particles * steps / integrate_s,
+        "particle_steps_per_cpu_s": trajectories * particles * steps / integrate_cpu_s,
     }
+    if baseline_steps:
+        short = baseline_steps // substeps
+        (old_end, old_searches), old_s, old_cpu_s = timed(
+            lambda: baseline_integrate(system, x0, dt, short, substeps)
+        )
+        again = bound()
+        new_path, new_s, new_cpu_s = timed(
+            lambda: field(again.vector_field, x0, dt, short, substeps)
+        )
+        result["baseline"] = {
+            "verlet_steps": short * substeps,
+            "old_s": old_s,
+            "old_cpu_s": old_cpu_s,
+            "old_neighbour_searches": old_searches,
+            "new_s": new_s,
+            "new_cpu_s": new_cpu_s,
+            "speedup_wall": old_s / new_s,
+            "speedup_cpu": old_cpu_s / new_cpu_s,
+            "max_abs_state_difference": float(np.abs(new_path[:, -1] - old_end).max()),
+        }
+    result["load_average_1min"] = [load_before, os.getloadavg()[0]]  # before and after
     return result
 
 
@@ -84,13 +123,13 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=1000)
     parser.add_argument("--scipy-trajectories", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--baseline-steps", type=int, default=100)
     parser.add_argument("--out", default="benchmarks/results/simulate_speed.json")
     args = parser.parse_args()
     if args.lennard_jones:
         out = Path(args.out.replace("simulate_speed.json", "simulate_speed_lennard_jones.json"))
-        result = lennard_jones(
-            64 if args.trajectories == 1000 else args.trajectories, args.particles, args.steps
-        )
+        trajectories = 64 if args.trajectories == 1000 else args.trajectories
+        result = lennard_jones(trajectories, args.particles, args.steps, args.baseline_steps)
         save(result, out)
         return
 
@@ -167,9 +206,16 @@ def main() -> None:
     save(result, Path(args.out))
 
 
-def save(result: dict, out: Path) -> None:
+def save(result: dict, out: Path, indent: str = "") -> None:
     for key, value in result.items():
-        print(f"{key:<34} {value:.4g}" if isinstance(value, float) else f"{key:<34} {value}")
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            save(value, None, indent + "  ")
+        else:
+            text = f"{value:.4g}" if isinstance(value, float) else value
+            print(f"{indent}{key:<34} {text}")
+    if out is None:
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"saved {out}")

@@ -94,3 +94,17 @@ def test_split_field_path_equals_the_whole_field_path(name):
     fast = INTEGRATORS[name](chain.vector_field, x0, 0.1, 30, 2)
     generic = INTEGRATORS[name](lambda x: chain.vector_field(x), x0, 0.1, 30, 2)
     np.testing.assert_allclose(fast, generic, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "name, per_step, extra",
+    [("stormer_verlet", 1, 1), ("yoshida4", 3, 1), ("yoshida6", 7, 1), ("symplectic_euler", 1, 0)],
+)
+def test_a_kick_at_the_last_kicks_positions_reuses_its_force(name, per_step, extra):
+    """The closing kick of a step and the opening kick of the next share q: one evaluation."""
+    chain = build_system("oscillator_chain", {"n": 5, "beta": 0.3})
+    x0 = chain.sample_initial(np.random.default_rng(5), 4)
+    calls, force = [], chain.force
+    chain.force = lambda q: calls.append(1) or force(q)
+    INTEGRATORS[name](chain.vector_field, x0, 0.1, 30, 2)
+    assert len(calls) == 30 * 2 * per_step + extra

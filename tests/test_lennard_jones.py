@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from phasebench import neighbours
 from phasebench.config import resolve, simulate_settings
 from phasebench.data import write_store
 from phasebench.datatools import check
@@ -28,13 +29,17 @@ def dense_force(system, q):
     return -qt.grad.numpy().reshape(q.shape)
 
 
-@pytest.mark.parametrize("params", [{}, {"space_dim": 3, "particles": 216}])
+# The last: a box near the smallest allowed (half its side 3.16, cutoff + skin 2.9), where a
+# kept pair's image may stop being its nearest one (then beyond the cutoff).
+@pytest.mark.parametrize(
+    "params", [{}, {"space_dim": 3, "particles": 216}, {"particles": 32, "density": 0.8}]
+)
 def test_the_neighbour_list_forces_equal_all_pairs_forces_along_a_trajectory(params):
     system, x0 = bound(**params)
     path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 40, 4)
     half = system.particles * system.space_dim
-    searches = system._neighbours("field").searches
-    assert 1 < searches < 160  # the list was reused, and searched again as particles moved
+    searched = system._neighbours("field").searched  # configurations searched, in all
+    assert len(x0) < searched < 160 * len(x0)  # the list was reused, and searched again
     for t in (0, 20, 40):
         q = path[:, t, :half]
         np.testing.assert_allclose(system.force(q), dense_force(system, q), atol=1e-9)
@@ -99,3 +104,42 @@ def test_a_blown_up_configuration_does_not_stop_the_others():
         force = system.force(q)
     assert np.isfinite(force[2]).all()
     np.testing.assert_allclose(force[2], system.force(x0[2:, :half])[0])
+
+
+def test_a_blown_up_trajectory_does_not_freeze_the_others_neighbour_lists():
+    """The list used to be searched again when the largest move of all particles passed half
+    the skin; once one trajectory held NaN, that largest move was NaN, no search ever came
+    again, and the other trajectories kept a stale list (missing pairs, wrong forces)."""
+    system, x0 = bound(n=2)
+    path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 40, 4)
+    half = system.particles * system.space_dim
+    lost = build_system("lennard_jones").with_features(np.ones((2, system.particles, 1)))
+    for t in range(41):
+        q = path[:, t, :half].copy()
+        if t > 0:
+            q[0] = np.nan  # trajectory 0 blew up after the first search
+        force = lost.force(q)
+    np.testing.assert_allclose(force[1], dense_force(system, path[1:, 40, :half])[0], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params, block_pairs, blocks",
+    [({}, neighbours.BLOCK_PAIRS, 1), ({}, 400, 3), ({"space_dim": 3, "particles": 216}, 4000, 3)],
+)
+def test_trajectories_follow_a_plain_all_pairs_integration(
+    monkeypatch, params, block_pairs, blocks
+):
+    """Störmer–Verlet with the neighbour lists (in one block, or one configuration a block),
+    the kept images and each step's force reused, against a plain kick–drift–kick loop with
+    the all-pairs autograd forces (no list, two forces a step), over 60 steps."""
+    monkeypatch.setattr(neighbours, "BLOCK_PAIRS", block_pairs)
+    system, x0 = bound(n=3, **params)
+    path = INTEGRATORS["stormer_verlet"](system.vector_field, x0, 0.02, 15, 4)
+    half = system.particles * system.space_dim
+    q, p, h = x0[:, :half].copy(), x0[:, half:].copy(), 0.005
+    for _ in range(60):
+        p += h / 2 * dense_force(system, q)
+        q += h * p
+        p += h / 2 * dense_force(system, q)
+    np.testing.assert_allclose(path[:, -1], np.concatenate([q, p], 1), rtol=0, atol=1e-9)
+    assert len(system._neighbours("field").blocks) == blocks

@@ -86,45 +86,57 @@ class LennardJones(ParticleSystem):
     def sample_ood(self, rng, n):
         return self._states(rng, n, 2 * np.asarray(self.params["temperature"]))
 
-    def _pair_terms(self, q, i, j):
-        """Nearest-image displacements per axis and inverse squared distances (0 beyond the
-        cutoff) of pairs (i, j) of the flattened particles `q (M, d)`. One contiguous axis at a
-        time: numpy gathers 1-D arrays several times faster than rows of a 2-D one."""
-        side = self.box[0]
-        diffs, r2, image = [], np.zeros(len(i)), np.empty(len(i))
-        for axis in range(self.space_dim):
-            coordinate = np.ascontiguousarray(q[:, axis])
-            diff = coordinate[i]
-            diff -= coordinate[j]
-            np.rint(np.multiply(diff, 1 / side, out=image), out=image)
-            diff -= np.multiply(image, side, out=image)
-            r2 += diff * diff
+    def _pair_terms(self, columns, block):
+        """Displacements per axis (through each pair's periodic image), inverse squared
+        distances and whether within the cutoff, of the pairs of one `block`; `columns` holds
+        the flattened particles' coordinates, one contiguous array per axis (numpy gathers
+        1-D arrays several times faster than rows of a 2-D one). The cutoff is a mask to
+        multiply by: assigning through it (r2[r2 > rc²] = ...) costs several times more.
+        Callers silence numpy's floating-point warnings (coincident or lost particles)."""
+        diffs, r2 = [], None
+        for column, image in zip(columns, block.image, strict=True):
+            coordinate = column[block.start : block.stop]
+            diff = coordinate[block.i]
+            diff -= coordinate[block.j]
+            diff -= image
+            r2 = diff * diff if r2 is None else np.add(r2, diff * diff, out=r2)
             diffs.append(diff)
-        with np.errstate(divide="ignore", invalid="ignore"):  # coincident or lost particles
-            inverse2 = np.divide(1.0, r2, out=r2)
-        inverse2[inverse2 <= float(self.params["cutoff"]) ** -2] = 0.0  # beyond the cutoff
-        return diffs, inverse2
+        inside = r2 < float(self.params["cutoff"]) ** 2
+        return diffs, np.divide(1.0, r2, out=r2), inside
+
+    def _blocks(self, key, q):
+        """The Verlet list's pair blocks for configurations `q (S, N, d)`, and the coordinate
+        columns of their flattened particles."""
+        blocks = self._neighbours(key).pairs(q)
+        flat = q.reshape(-1, self.space_dim)
+        return blocks, [np.ascontiguousarray(flat[:, axis]) for axis in range(self.space_dim)]
 
     def _shift(self) -> float:
         inverse6 = float(self.params["cutoff"]) ** -6
         return 4 * (inverse6 * inverse6 - inverse6)
 
     def force(self, qflat):
-        """−∂V/∂x_i = Σ_j 24 (2 r⁻¹⁴ − r⁻⁸) (x_i − x_j) over neighbours within the cutoff."""
+        """−∂V/∂x_i = Σ_j 24 (2 r⁻¹⁴ − r⁻⁸) (x_i − x_j) over neighbours within the cutoff, each
+        pair once (Newton's third law), block by block (`neighbours.BLOCK_PAIRS`)."""
         n, count, d = qflat.shape[0], self.particles, self.space_dim
-        q = qflat.reshape(n, count, d)
-        i, j = self._neighbours("field").pairs(q)
-        diffs, inverse2 = self._pair_terms(q.reshape(-1, d), i, j)
-        total = n * count
-        force = np.empty((total, d))
+        blocks, columns = self._blocks("field", qflat.reshape(n, count, d))
+        force = np.empty((n * count, d))
         # A step too long for the field (a reference row at dt) may blow up: let it, quietly;
         # the evaluation records the rollout as diverged.
-        with np.errstate(over="ignore", invalid="ignore"):
-            inverse6 = inverse2 * inverse2 * inverse2
-            scale = 24 * inverse6 * (2 * inverse6 - 1) * inverse2
-            for axis, diff in enumerate(diffs):
-                pair = scale * diff
-                force[:, axis] = np.bincount(i, pair, total) - np.bincount(j, pair, total)
+        with np.errstate(all="ignore"):
+            for block in blocks:
+                diffs, inverse2, inside = self._pair_terms(columns, block)
+                inverse6 = inverse2 * inverse2
+                inverse6 *= inverse2
+                scale = np.multiply(inverse6, 48.0)  # 24 (2 r⁻¹² − r⁻⁶) / r², in place
+                scale -= 24.0
+                scale *= inverse6
+                scale *= inverse2
+                scale *= inside
+                pair = np.empty((len(scale), d))
+                for axis, diff in enumerate(diffs):
+                    np.multiply(diff, scale, out=pair[:, axis])
+                force[block.start : block.stop] = block.scatter @ pair
         return force.reshape(qflat.shape)
 
     def velocity(self, pflat):
@@ -136,12 +148,18 @@ class LennardJones(ParticleSystem):
 
     def _potential_numpy(self, q, absolute=False):
         """Σ of the pair energies (or of their sizes) of configurations `q (S, N, d)`."""
-        i, j = self._neighbours("energy").pairs(q)
-        _, inverse2 = self._pair_terms(q.reshape(-1, self.space_dim), i, j)
-        inverse6 = inverse2 * inverse2 * inverse2
-        energy = np.where(inverse2 > 0, 4 * inverse6 * (inverse6 - 1) - self._shift(), 0.0)
-        energy = np.abs(energy) if absolute else energy
-        return np.bincount(i // q.shape[1], energy, len(q))
+        blocks, columns = self._blocks("energy", q)
+        total = np.zeros(len(q))
+        for block in blocks:
+            with np.errstate(all="ignore"):  # coincident or lost particles
+                _, inverse2, inside = self._pair_terms(columns, block)
+                inverse6 = inverse2 * inverse2 * inverse2
+                energy = np.where(inside, 4 * inverse6 * (inverse6 - 1) - self._shift(), 0.0)
+            energy = np.abs(energy) if absolute else energy
+            first = block.start // q.shape[1]
+            configs = (block.stop - block.start) // q.shape[1]
+            total[first : first + configs] = np.bincount(block.i // q.shape[1], energy, configs)
+        return total
 
     def _potential_torch(self, q):
         """The same sum over all pairs (no neighbour list), differentiable with autograd."""
