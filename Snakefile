@@ -65,8 +65,8 @@ wildcard_constraints:
     integrator=r"[a-z0-9_]+",
 
 
-# A job's torch and BLAS use the {threads} Snakemake gives it (train: --threads; evaluation,
-# reports and studies: OMP_NUM_THREADS): left alone, each would take every core, and jobs
+# A job's torch and BLAS use the {threads} Snakemake gives it (train: --threads; simulation,
+# evaluation, reports and studies: OMP_NUM_THREADS): left alone, each would take every core, and jobs
 # running side by side would spin against each other.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"

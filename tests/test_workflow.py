@@ -86,7 +86,8 @@ def test_every_job_runs_with_the_threads_snakemake_gives_it(workflow_copy):
     commands = [line for line in result.stdout.splitlines() if "phasebench train " in line]
     assert commands and all(" --threads 1 " in command for command in commands)
     # The other jobs' torch and BLAS get their one thread through OMP_NUM_THREADS.
-    for program in ("phasebench evaluate ", "phasebench evaluate-integrator ", "papermill "):
+    programs = ("phasebench simulate ", "phasebench evaluate ", "phasebench evaluate-integrator ")
+    for program in (*programs, "papermill "):
         others = [line for line in result.stdout.splitlines() if program in line]
         assert others and all(f"OMP_NUM_THREADS=1 {program}" in line for line in others), program
 

@@ -13,4 +13,4 @@ rule simulate:
     params:
         settings=lambda w: json.dumps(experiment.simulate_settings(SYSTEMS[w.system])),
     shell:
-        "phasebench simulate --settings {params.settings:q} --out {output:q} 2>&1 | tee {log:q}"
+        "OMP_NUM_THREADS={threads} phasebench simulate --settings {params.settings:q} --out {output:q} 2>&1 | tee {log:q}"
