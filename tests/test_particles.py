@@ -244,3 +244,29 @@ def test_the_factored_edge_layers_equal_the_concatenated_formulation(n):
     index = torch.arange(n * n).reshape(1, n, n)
     kept = [[i * n + j for j in range(n) if j != i] for i in range(n)]
     assert drop_diagonal(index)[0].tolist() == kept
+
+
+def test_each_egnn_layer_scales_the_input_velocity_as_in_the_papers_equation_7():
+    # Before: a layer scaled the previous layer's v, so φ_v's of all layers multiplied.
+    from phasebench.layers import EGNNLayer
+
+    torch.manual_seed(0)
+    h, x, v0, v = (torch.randn(2, 5, k, dtype=torch.float64) for k in (16, 3, 3, 3))
+    edges = torch.randn(2, 5, 5, 1, dtype=torch.float64)
+    paper = EGNNLayer(16, 1).double()
+    _, x_paper, v_paper = paper(h, x, v, edges, v0)
+    _, x_input, v_input = paper(h, x, v0, edges, v0)  # v enters only through v⁰
+    torch.testing.assert_close((x_paper, v_paper), (x_input, v_input), rtol=0, atol=0)
+    carried = EGNNLayer(16, 1, carry_velocity=True).double()
+    carried.load_state_dict(paper.state_dict())
+    _, x_carried, _ = carried(h, x, v, edges, v0)
+    assert (x_carried - x_paper).abs().max() > 1e-3
+
+
+def test_egnn_takes_the_input_distances_as_an_edge_attribute_like_the_papers_code():
+    spec = model_inputs()[0]
+    with_distance, without = built("egnn", spec), built("egnn", spec, input_distance=False)
+    # One more input of every layer's first edge layer: ‖x_i − x_j‖² of the input state.
+    assert [layer.edge[0].in_features for layer in with_distance.layers] == [
+        layer.edge[0].in_features + 1 for layer in without.layers
+    ]

@@ -1,6 +1,8 @@
 """E(n)-equivariant graph neural network with velocities (Satorras, Hoogeboom & Welling 2021),
 as in its N-body experiment: node features h_i = embed(‖v_i‖, f_i), edge attributes f_i ⊙ f_j
-(q_i q_j for charges), `depth` EGNN layers of `width` (the paper: 4 of 64) that move x_i and v_i;
+(q_i q_j for charges) and, as in the paper's code, the input's ‖x_i − x_j‖² (`input_distance`);
+`depth` EGNN layers of `width` (the paper: 4 of 64), each moving x_i by its messages and by
+φ_v(h_i) times the input velocity (eq. 7; `carry_velocity` scales the previous layer's instead);
 the next state is (x_i, m_i v_i) after the last layer (v = p/m, m = 1 without a mass feature).
 
 Permutation-equivariant, and rotations and translations of the input rotate and translate
@@ -11,7 +13,14 @@ import torch
 from torch import nn
 
 from phasebench import ModelPlugin
-from phasebench.layers import EGNNLayer, join_particles, masses, pair_features, split_particles
+from phasebench.layers import (
+    EGNNLayer,
+    join_particles,
+    masses,
+    pair_features,
+    pair_geometry,
+    split_particles,
+)
 
 
 class EGNN(ModelPlugin):
@@ -20,18 +29,32 @@ class EGNN(ModelPlugin):
     requires = ("particles",)
     input_steps = output_steps = 1
 
-    def __init__(self, spec, width: int = 64, depth: int = 4):
+    def __init__(
+        self,
+        spec,
+        width: int = 64,
+        depth: int = 4,
+        input_distance: bool = True,
+        carry_velocity: bool = False,
+    ):
         super().__init__(spec)
         n_features = len(spec.feature_names)
+        # The EGNN code's edge attributes: f_i ⊙ f_j and the input's ‖x_i − x_j‖².
+        self.input_distance = input_distance
+        edges = n_features + int(input_distance)
         self.embed = nn.Linear(1 + n_features, width)
-        self.layers = nn.ModuleList(EGNNLayer(width, n_features) for _ in range(depth))
+        self.layers = nn.ModuleList(
+            EGNNLayer(width, edges, carry_velocity=carry_velocity) for _ in range(depth)
+        )
 
     def forward(self, window, features):  # (B, 1, D), (B, N, F) -> (B, 1, D)
         x, p = split_particles(window, self.spec.particles, self.spec.space_dim)
         mass = masses(features, self.spec.feature_names)
-        v = p / mass
+        v0 = v = p / mass
         h = self.embed(torch.cat([torch.linalg.vector_norm(v, dim=-1, keepdim=True), features], -1))
         edges = pair_features(features)
+        if self.input_distance:
+            edges = torch.cat([edges, pair_geometry(x)[1]], -1)
         for layer in self.layers:
-            h, x, v = layer(h, x, v, edges)
+            h, x, v = layer(h, x, v, edges, v0)
         return join_particles(x, mass * v)

@@ -86,17 +86,21 @@ def pairwise_linear(layer: nn.Linear, h: torch.Tensor, pairs: torch.Tensor) -> t
 
 class EGNNLayer(nn.Module):
     """One E(n)-equivariant layer with velocities (Satorras et al. 2021, eqs. 7 and 3–6):
-    m_ij = φ_e(h_i, h_j, ‖x_i − x_j‖², a_ij);  v_i ← φ_v(h_i) v_i + C Σ_j (x_i − x_j) φ_x(m_ij);
-    x_i ← x_i + v_i;  h_i ← h_i + φ_h(h_i, Σ_j m_ij), with C = 1/(N − 1)."""
+    m_ij = φ_e(h_i, h_j, ‖x_i − x_j‖², a_ij);  v_i ← φ_v(h_i) v⁰_i + C Σ_j (x_i − x_j) φ_x(m_ij);
+    x_i ← x_i + v_i;  h_i ← h_i + φ_h(h_i, Σ_j m_ij), with C = 1/(N − 1) and v⁰ the input
+    velocity, as in the paper's eq. 7 and its code. `carry_velocity` scales the previous
+    layer's v_i instead (phasebench's first reading of eq. 7, kept for comparison)."""
 
-    def __init__(self, width: int, edge_features: int):
+    def __init__(self, width: int, edge_features: int, carry_velocity: bool = False):
         super().__init__()
         self.edge = mlp([2 * width + 1 + edge_features, width, width])
         self.node = mlp([2 * width, width, width])
         self.coord = mlp([width, width, 1], last_gain=0.001)
         self.velocity = mlp([width, width, 1])
+        self.carry_velocity = carry_velocity
 
-    def forward(self, h, x, v, edge_attr):
+    def forward(self, h, x, v, edge_attr, v0=None):
+        """`v0`: the input velocity (None: `v`, as in the first layer)."""
         n = x.shape[1]
         # Messages of the pairs i ≠ j only (a particle sends none to itself), the edge MLP's
         # first layer factored per particle: the same numbers as φ_e on the concatenation.
@@ -106,7 +110,8 @@ class EGNNLayer(nn.Module):
         m = self.edge[1:](pairwise_linear(self.edge[0], h, pairs))
         # EGNN's clamp of the coordinate messages keeps early training from blowing up.
         shift = (diff * self.coord(m)).clamp(-100, 100).sum(2) / max(n - 1, 1)
-        v = self.velocity(h) * v + shift
+        scaled = v if self.carry_velocity or v0 is None else v0
+        v = self.velocity(h) * scaled + shift
         return h + self.node(torch.cat([h, m.sum(2)], -1)), x + v, v
 
 
