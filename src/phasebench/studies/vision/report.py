@@ -41,7 +41,7 @@ def table_caption(settings: dict) -> str:
         "split's 898 images train as many steps as a random split's 1437), batch "
         f"{settings['batch_size']}, AdamW (weight decay {settings['weight_decay']}) with a "
         f"one-cycle learning rate peaking at {settings['lr']}, random shifts of up to "
-        f"{settings['shift']} pixel(s); "
+        f"{settings['shift']} pixel(s) (the ViTs only); "
         f"{settings['threads']} torch thread(s). Train images/s counts every epoch; test "
         "images/s is inference on the test set. The baselines are deterministic per split."
     )

