@@ -131,6 +131,10 @@ def test_study_rows_summary_and_goals():
     rows = study.run(settings)
     # 2 ViTs × 3 (split, seed) pairs, the deep model on random split 1, baselines once per split.
     assert len(rows) == 2 * 3 + 1 + len(BASELINES) * 3
+    # The sequential split's 898 images train as many steps as a random split's 1437.
+    seq = rows[(rows.model == "vit_softmax") & (rows.split == "sequential")].iloc[0]
+    assert len(seq.losses) == study.steps_epochs(1, 898) == 2
+    assert study.steps_epochs(25, 898) == 40 and study.steps_epochs(25, 1437) == 25
     deep = rows[rows.model == "deep_stiefel"]
     assert deep[["split", "seed"]].values.tolist() == [["random", 1]]
     table = study.summary(rows)

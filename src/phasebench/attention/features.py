@@ -15,10 +15,12 @@ def relu_features(x, eps=1e-3):
     return torch.relu(x) + eps
 
 
-def exp_features(x, stabilise=True):
-    """Performer-exp: deterministic φ(x) = exp(x) (m = d), max-subtracted per row."""
+def exp_features(x, stabilise=True, over=(-1,)):
+    """Performer-exp: deterministic φ(x) = exp(x) (m = d), less its max over the dimensions
+    `over`. The offset cancels in normalised attention only where every key shares it: per row
+    (the default) suits queries, keys need the max over all their rows (`over=(-2, -1)`)."""
     if stabilise:
-        x = x - x.amax(dim=-1, keepdim=True).detach()
+        x = x - x.amax(dim=over, keepdim=True).detach()
     return torch.exp(x)
 
 

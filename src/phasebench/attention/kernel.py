@@ -54,7 +54,8 @@ class KernelAttention(nn.Module):
         if self.kernel == "relu":
             return relu_features(q), relu_features(k)
         if self.kernel == "exp":
-            return exp_features(q), exp_features(k)
+            # A per-row offset on the keys would weigh each key by its own factor.
+            return exp_features(q), exp_features(k, over=(-2, -1))
         if self.kernel == "favor":
             w = self.features().to(q.dtype)
             lq, lk = positive_logits(q, w), positive_logits(k, w)

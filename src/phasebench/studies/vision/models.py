@@ -34,7 +34,7 @@ class VisionTransformer(nn.Module):
     linear head on the class token (`pool="cls"`), the mean token or the last token.
     `kernel` names the attention (softmax or a Performer kernel with `m` features);
     `add_connection=False` drops the skip connection around attention; `scale=False` leaves
-    the attention scores undivided by √width.
+    the attention scores undivided by √width; `position_std` is the positions' initial scale.
     """
 
     def __init__(
@@ -54,6 +54,7 @@ class VisionTransformer(nn.Module):
         pool: str = "cls",
         positional: bool = True,
         norm: bool = False,
+        position_std: float = 1.0,
         classes: int = 10,
     ):
         super().__init__()
@@ -64,10 +65,13 @@ class VisionTransformer(nn.Module):
         self.embed = nn.Linear(patch * patch, width) if width else nn.Identity()
         self.cls = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
         tokens += pool == "cls"
-        # Positions start as large as the patch features (not ViT's 0.02): with 16 tokens and
-        # 1437 training images the body then tells patches apart from the first step, where
-        # small ones left training on a plateau for several epochs (measured).
-        self.positions = nn.Parameter(torch.randn(tokens, dim)) if positional else None
+        # Without `norm`, positions as large as the patch features (std 1, not ViT's 0.02) let
+        # the body tell patches apart from the first step (small ones left training on a
+        # plateau for epochs); with `norm`, std 0.1 keeps them from swamping the pixels
+        # (measured: 96.4 % against 94.4 % on one split).
+        self.positions = (
+            nn.Parameter(position_std * torch.randn(tokens, dim)) if positional else None
+        )
         features = {"m": m} if kernel in ("favor", "learned") else {}
         self.layers = nn.Sequential(
             *(

@@ -37,10 +37,11 @@ def table_caption(settings: dict) -> str:
         f"Mean ± standard deviation over seeds ({len(settings['seeds'])} random splits, "
         f"{len(settings['sequential_seeds'])} initialisations on the sequential split; the "
         f"deep models on {len(deep)} of the random splits only); ViTs trained "
-        f"{settings['epochs']} epochs, deep models {settings['deep_epochs']}, batch "
+        f"{settings['epochs']} epochs, deep models {settings['deep_epochs']} (the sequential "
+        "split's 898 images train as many steps as a random split's 1437), batch "
         f"{settings['batch_size']}, AdamW (weight decay {settings['weight_decay']}) with a "
         f"one-cycle learning rate peaking at {settings['lr']}, random shifts of up to "
-        f"{settings['shift']} pixel(s); "
+        f"{settings['shift']} pixel(s) (the ViTs only); "
         f"{settings['threads']} torch thread(s). Train images/s counts every epoch; test "
         "images/s is inference on the test set. The baselines are deterministic per split."
     )
