@@ -218,12 +218,13 @@ def _init_hparams(cls: ast.ClassDef, path: Path) -> tuple[Hparam, ...]:
 def _library_bases(kind: str) -> dict[str, dict]:
     """The library bases of `kind` as the scan records a local base: attrs, hparams, methods.
     A base's own bases in the same file count too (PairPotential inherits ParticleSystem's)."""
-    bases = {}
+    bases: dict[str, dict] = {}
     for name, file in LIBRARY_BASES[kind].items():
         path = LIBRARY / file
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-        chain, node = [], classes[name]
+        chain: list[ast.ClassDef] = []
+        node: ast.ClassDef | None = classes[name]
         while node is not None:
             chain.append(node)
             node = next((classes[b] for b in map(_base_name, node.bases) if b in classes), None)
