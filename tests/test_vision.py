@@ -10,7 +10,7 @@ import torch
 
 from phasebench.studies.vision import study
 from phasebench.studies.vision.baselines import BASELINES, run_baseline
-from phasebench.studies.vision.data import digits, split
+from phasebench.studies.vision.data import digits, random_train_size, split
 from phasebench.studies.vision.models import VisionTransformer, n_patches, patches
 from phasebench.studies.vision.train import fit, score, shifted
 
@@ -30,7 +30,7 @@ def test_digits_are_the_shipped_images_scaled(data):
 def test_random_split_is_stratified_disjoint_and_seeded(data):
     _, labels = data
     train, test = split("random", labels, seed=3)
-    assert len(test) == 360 and len(train) == 1437
+    assert len(test) == 360 and len(train) == 1437 == random_train_size(len(labels))
     assert np.intersect1d(train, test).size == 0 and len(np.union1d(train, test)) == 1797
     counts = np.bincount(labels[test].numpy(), minlength=10)
     assert counts.min() >= 35 and counts.max() <= 37  # 20 % of each class (~36)
@@ -133,8 +133,8 @@ def test_study_rows_summary_and_goals():
     assert len(rows) == 2 * 3 + 1 + len(BASELINES) * 3
     # The sequential split's 898 images train as many steps as a random split's 1437.
     seq = rows[(rows.model == "vit_softmax") & (rows.split == "sequential")].iloc[0]
-    assert len(seq.losses) == study.steps_epochs(1, 898) == 2
-    assert study.steps_epochs(25, 898) == 40 and study.steps_epochs(25, 1437) == 25
+    assert len(seq.losses) == study.steps_epochs(1, 898, 1797) == 2
+    assert study.steps_epochs(25, 898, 1797) == 40 and study.steps_epochs(25, 1437, 1797) == 25
     deep = rows[rows.model == "deep_stiefel"]
     assert deep[["split", "seed"]].values.tolist() == [["random", 1]]
     table = study.summary(rows)

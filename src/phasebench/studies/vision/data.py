@@ -1,10 +1,18 @@
 """The handwritten digits of scikit-learn (1797 images of 8×8, shipped inside the package, so
 nothing is downloaded) and the two splits of the image study."""
 
+import math
+
 import numpy as np
 import torch
 
 SPLITS = ("random", "sequential")
+TEST_FRACTION = 0.2  # of the random split
+
+
+def random_train_size(n: int) -> int:
+    """Training images of a random split of `n` (scikit-learn rounds the test part up)."""
+    return n - math.ceil(TEST_FRACTION * n)
 
 
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,6 +39,6 @@ def split(kind: str, labels: torch.Tensor, seed: int = 0) -> tuple[np.ndarray, n
     from sklearn.model_selection import train_test_split
 
     train, test = train_test_split(
-        np.arange(n), test_size=0.2, stratify=labels.numpy(), random_state=seed
+        np.arange(n), test_size=TEST_FRACTION, stratify=labels.numpy(), random_state=seed
     )
     return np.sort(train), np.sort(test)
