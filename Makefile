@@ -38,14 +38,15 @@ run: $(RUNTIME_STAMP)
 	$(BIN)/snakemake --cores all
 
 # Two pytest-xdist workers; --dist loadfile keeps a test file on one worker, so that the
-# pipeline a file's tests share (a module-scoped fixture) runs once.
+# pipeline a file's tests share (a module-scoped fixture) runs once; --no-loadscope-reorder hands
+# the files out in the order tests/conftest.py gives them (longest first), not by test count.
 test: $(DEV_STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Everyday lane: no full pipeline, no cluster, no killed-process tests.
 test-fast: $(DEV_STAMP)
