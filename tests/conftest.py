@@ -86,6 +86,27 @@ TINY_TRAINING = resolve(
 )["models"]["resnet"]["training"]
 
 
+# `make test` runs two xdist workers with `--dist loadfile --no-loadscope-reorder`: whole files
+# are handed out in collection order. The files measured to take longest (their pipelines and the
+# SLURM cluster) start first, so that the two workers finish together; the rest keep their order.
+LONGEST_FIRST = (
+    "test_ci_experiment.py",
+    "test_slurm.py",
+    "test_particle_pipelines.py",
+    "test_crashing_plugins.py",
+    "test_vpt_configuration.py",
+    "test_particle_split_by_n.py",
+    "test_library_edits.py",
+    "test_resume.py",
+    "test_systems.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: ties keep order
+
+
 # Systems whose default size makes a generic per-system test take tens of seconds (the
 # reference integrator over 64 Lennard-Jones particles): those cases run in the slow lane.
 SLOW_SYSTEMS = ("lennard_jones",)

@@ -12,8 +12,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from phasebench.data import open_store
-from phasebench.evaluation import FORMAT as EVAL_FORMAT
+from phasebench.data import EVALUATION_FORMAT, open_store
 from phasebench.evaluation import evaluate, write_results
 from phasebench.training import train
 
@@ -82,7 +81,7 @@ def test_formats_names_every_field_of_the_data_and_evaluation_stores(results):
     assert documented(data.attrs["format"])
     curves = xr.open_zarr(results / "eval" / SYSTEM / MODEL / "seed0.zarr")
     assert undocumented([*curves.variables, *curves.attrs]) == []
-    assert curves.attrs["format"] == EVAL_FORMAT and documented(EVAL_FORMAT)
+    assert curves.attrs["format"] == EVALUATION_FORMAT and documented(EVALUATION_FORMAT)
     scalars = json.loads(curves.attrs["scalars"])
     assert undocumented(unprefixed(scalars)) == []
     points = scalars["budget_curve"]

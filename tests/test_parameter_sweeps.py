@@ -128,6 +128,7 @@ def test_every_parameter_sweeps_or_is_refused_at_validation(name, key):
         "n_steps": 12,
         "initial_conditions": "sampled",
         "sweep": {key: {"low": low, "high": high}},
+        "reference_trajectories": 2,  # two values of the parameter; more cost Lennard-Jones minutes
     }
     if key in info.attrs.get("structural", ()):
         with pytest.raises(ConfigError, match=rf"sweep\.{key}: parameter '{key}' .* cannot be"):

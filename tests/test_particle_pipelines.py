@@ -1,5 +1,5 @@
-"""The particle CI experiments through the real Snakefile: nbody_charged with the particle
-models, and lennard_jones with the split by N."""
+"""The particle CI experiment through the real Snakefile: nbody_charged with the particle models
+and a flattened-state baseline."""
 
 import json
 
@@ -41,23 +41,3 @@ def test_particle_experiment_runs_the_dag_and_particle_models_beat_linear(partic
         assert model in html
     assert "Traceback" not in html
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
-
-
-@pytest.mark.slow
-def test_the_split_by_n_runs_the_dag_and_the_report_shows_it(tmp_path):
-    """configs/ci-lennard-jones.yaml: trained at N = 32, test_ood at N = 64 (a store group);
-    the flattened-state model is skipped there with a note, and the report says which N."""
-    root = copy_workflow(tmp_path)
-    args = ("--cores", "2", "--configfile", "configs/ci-lennard-jones.yaml")
-    result = snakemake(root, *args, timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = root / "results"
-    assert (results / "data/lennard_jones.zarr/ood_particles").is_dir()
-    local = json.loads((results / "eval/lennard_jones/local_transformer/seed0.json").read_text())
-    assert local["ood_particles"] == 64 and local["train_particles"] == 32
-    assert local["ood_one_step_error"] > 0
-    resnet = json.loads((results / "eval/lennard_jones/resnet/seed0.json").read_text())
-    assert "flattened state" in resnet["ood_skipped"]
-    html = (results / "reports/lennard_jones.html").read_text()
-    assert "Split by N" in html and "N = 64" in html and "cannot run at N = 64" in html
-    assert "Traceback" not in html

@@ -1,4 +1,9 @@
-"""Report plots: one colour and line style per model, the same in every plot of a report."""
+"""Report plots: one colour and line style per model, the same in every plot of a report; the
+reports' imports stay free of torch."""
+
+import json
+import subprocess
+import sys
 
 import matplotlib
 
@@ -11,6 +16,8 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from phasebench import reporting  # noqa: E402
+
+from conftest import REPO  # noqa: E402
 
 # The default experiment's 16 models and their families (10-colour cycles repeat among them).
 FAMILIES = {
@@ -48,6 +55,25 @@ def drawn(fig) -> dict[str, tuple]:
 
 def expected(styles, model) -> tuple:
     return mcolors.to_hex(styles[model]["color"]), styles[model]["linestyle"]
+
+
+def test_the_report_notebooks_import_no_torch():
+    """A report job is a kernel start and its imports: torch would add seconds to every report."""
+    lines = []
+    for name in ("system_report", "overview"):
+        cells = json.loads((REPO / f"workflow/notebooks/{name}.ipynb").read_text())["cells"]
+        lines += [
+            line
+            for cell in cells
+            if cell["cell_type"] == "code"
+            for line in "".join(cell["source"]).splitlines()
+            if line.startswith(("import ", "from "))
+        ]
+    assert any("reporting" in line for line in lines)
+    code = "\n".join([*lines, "import sys; print('torch' in sys.modules)"])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("n", [16, 40, 72])

@@ -15,6 +15,9 @@ from phasebench.errors import DataError
 from phasebench.system import System
 
 FORMAT = "phasebench-trajectories/1"
+# The evaluation stores' format (phasebench.evaluation writes them): here, so that the reports
+# can check it without importing torch.
+EVALUATION_FORMAT = "phasebench-evaluation/1"
 
 SPLITS = ("train", "val", "test", "test_ood")
 

@@ -19,6 +19,7 @@ import torch
 import xarray as xr
 
 from phasebench.data import (
+    EVALUATION_FORMAT,
     UNITS,
     load_split,
     open_store,
@@ -47,7 +48,6 @@ from phasebench.particle_ood import open_group, skip_reason
 from phasebench.spec import SystemSpec, spec_from_store
 from phasebench.system import build_system
 
-FORMAT = "phasebench-evaluation/1"
 # Scalars of the test split are unprefixed; the validation split's ("val_") choose among the
 # variants of a swept model without looking at test data; "ood_" is out of distribution.
 SPLIT_PREFIXES = {"test": "", "val": "val_", "test_ood": "ood_"}
@@ -228,7 +228,7 @@ def _score(
 def _finish(curves: xr.Dataset, scalars: dict, ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
     scalars = {key: _finite_or_none(value) for key, value in scalars.items()}
     curves.attrs = {
-        "format": FORMAT,
+        "format": EVALUATION_FORMAT,
         "system": ds.attrs["system"],
         "data_config_hash": ds.attrs.get("config_hash", ""),
         "scalars": json.dumps(scalars),

@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from phasebench.data import open_store, trajectory_parameters
-from phasebench.evaluation import FORMAT as EVAL_FORMAT
+from phasebench.data import EVALUATION_FORMAT, open_store, trajectory_parameters
 
 # The label prefix of the system's own integrators' rows and curves (the reference rows).
 NUMERICAL = "numerical: "
@@ -33,10 +32,10 @@ def curve_sources(evaluations, models, numerical=()) -> dict[str, list[str]]:
 
 def evaluated(path, variable: str) -> xr.Dataset | None:
     """An evaluation's curves, or None for a run whose training failed (it has none)."""
-    ds = open_store(Path(path), kind=EVAL_FORMAT, required=())
+    ds = open_store(Path(path), kind=EVALUATION_FORMAT, required=())
     if ds.attrs.get("status") == "failed":
         return None
-    return open_store(Path(path), kind=EVAL_FORMAT, required=(variable,))
+    return open_store(Path(path), kind=EVALUATION_FORMAT, required=(variable,))
 
 
 def load_curves(
