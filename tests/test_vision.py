@@ -3,6 +3,7 @@ training loop, the scikit-learn baselines and the study's table and goals."""
 
 import math
 
+import geoopt
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,8 @@ from phasebench.studies.vision import study
 from phasebench.studies.vision.baselines import BASELINES, run_baseline
 from phasebench.studies.vision.data import digits, random_train_size, split
 from phasebench.studies.vision.models import VisionTransformer, n_patches, patches
-from phasebench.studies.vision.train import fit, score, shifted
+from phasebench.studies.vision.stiefel import manifold_parameters, put_on_stiefel
+from phasebench.studies.vision.train import fit, optimisers, score, shifted, views
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +88,62 @@ def test_every_model_classifies_and_takes_a_step(name):
 def test_stiefel_projections_stay_orthonormal_while_training(data):
     images, labels = data
     torch.manual_seed(0)
-    model = VisionTransformer(width=16, depth=1, heads=2, stiefel=True)
-    # Weight decay on the parametrisation's free parameters once made these weights zero.
+    model = VisionTransformer(width=16, depth=2, heads=2, stiefel=True)
+    # One manifold parameter holds all 2 layers × 3 × 2 heads bases, stepped by Riemannian
+    # Adam; AdamW (with weight decay, which would pull them off the manifold) gets the rest.
+    (bases,) = manifold_parameters(model)
+    assert bases.shape == (12, 16, 8)
+    adamw, riemannian = optimisers(model, 1e-2, weight_decay=0.1)
+    assert isinstance(riemannian, geoopt.optim.RiemannianAdam)
+    assert [p for g in riemannian.param_groups for p in g["params"]] == [bases]
+    assert all(p is not bases for g in adamw.param_groups for p in g["params"])
+    before = bases.detach().clone()
     _, losses = fit(
         model, images[:256], labels[:256], epochs=2, lr=1e-2, batch_size=64, seed=0,
         weight_decay=0.1,
     )  # fmt: skip
     assert all(math.isfinite(loss) for loss in losses)
-    attention = model.layers[0].attention
-    for projection in [*attention.query, *attention.key, *attention.value]:
-        p = projection.weight.T  # (d, d/h)
-        assert torch.allclose(p.T @ p, torch.eye(p.shape[1]), atol=1e-5)
+    assert (bases - before).abs().max() > 1e-2  # trained, not frozen
+    for layer in model.layers:
+        attention = layer.attention
+        for projection in [*attention.query, *attention.key, *attention.value]:
+            p = projection.weight.T  # (d, d/h)
+            assert torch.allclose(p.T @ p, torch.eye(p.shape[1]), atol=1e-5)
+    # Distinct bases, not one shared by every projection.
+    first = model.layers[0].attention
+    assert not torch.allclose(first.query[0].weight, first.key[0].weight)
+
+
+def test_put_on_stiefel_refuses_projections_of_two_shapes():
+    model = torch.nn.Sequential(
+        VisionTransformer(width=16, depth=1, heads=2), VisionTransformer(width=8, depth=1, heads=2)
+    )
+    with pytest.raises(ValueError, match="one shape expected"):
+        put_on_stiefel(model)
+
+
+def test_views_are_every_shift_with_the_images_in_the_middle():
+    images = torch.rand(3, 8, 8)
+    copies = views(images, 1)
+    assert len(copies) == 9 and all(c.shape == images.shape for c in copies)
+    assert torch.equal(copies[4], images) and views(images, 0)[0] is not None
+    assert torch.equal(copies[0][:, 1:, 1:], images[:, :-1, :-1])  # moved down and right
+    assert copies[0][:, 0].abs().sum() == 0
+
+
+def test_the_test_time_average_differs_from_one_view_only_when_asked(data):
+    images, labels = data
+    torch.manual_seed(0)
+    model = VisionTransformer(
+        patch=4, stride=2, width=16, depth=1, heads=2, ff_width=32, norm=True, position_std=0.1
+    )
+    fit(model, images[:1200], labels[:1200], epochs=4, lr=1e-2, batch_size=32, seed=0, shift=1)
+    plain = score(model, images[1200:], labels[1200:])
+    assert plain["accuracy"] == plain["single_view"] > 0.3  # about 0.5 after 4 epochs
+    averaged = score(model, images[1200:], labels[1200:], shift=1)
+    assert averaged["single_view"] == plain["single_view"]
+    assert averaged["accuracy"] != plain["accuracy"]  # nine views vote
+    assert averaged["images_per_s"] < plain["images_per_s"]
 
 
 def test_a_short_training_learns_the_digits(data):
@@ -107,9 +154,10 @@ def test_a_short_training_learns_the_digits(data):
     seconds, losses = fit(
         model, images[train], labels[train], epochs=8, lr=1e-2, batch_size=128, seed=0, shift=0
     )
-    accuracy, rate = score(model, images[test], labels[test])
-    assert len(losses) == 8 and losses[-1] < 0.6 * losses[0] and seconds > 0 and rate > 0
-    assert accuracy > 0.4  # chance is 0.1; about 0.6 after these 8 epochs
+    scored = score(model, images[test], labels[test])
+    assert len(losses) == 8 and losses[-1] < 0.6 * losses[0] and seconds > 0
+    assert scored["images_per_s"] > 0
+    assert scored["accuracy"] > 0.4  # chance is 0.1; about 0.6 after these 8 epochs
 
 
 @pytest.mark.parametrize(("name", "floor"), zip(BASELINES, (0.97, 0.97, 0.95), strict=True))
@@ -126,7 +174,7 @@ def test_study_rows_summary_and_goals():
         "models": ["vit_softmax", "vit_relu", "deep_stiefel"], "seeds": [0, 1],
         "sequential_seeds": [0], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
         "features": 4, "deep_depth": 1, "epochs": 1, "deep_epochs": 1, "lr": 1e-2,
-        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "threads": 1,
+        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "test_shift": 1, "threads": 1,
     }  # fmt: skip
     rows = study.run(settings)
     # 2 ViTs × 3 (split, seed) pairs, the deep model on random split 1, baselines once per split.
@@ -137,6 +185,9 @@ def test_study_rows_summary_and_goals():
     assert study.steps_epochs(25, 898, 1797) == 40 and study.steps_epochs(25, 1437, 1797) == 25
     deep = rows[rows.model == "deep_stiefel"]
     assert deep[["split", "seed"]].values.tolist() == [["random", 1]]
+    # Test-time averaging goes with training on shifts: the ViTs have it, the deep model not.
+    assert (deep.single_view == deep.accuracy).all()
+    assert {"single_view", "accuracy"} <= set(study.summary(rows).columns)
     table = study.summary(rows)
     softmax = table[(table.model == "vit_softmax") & (table.split == "random")].iloc[0]
     assert softmax.runs == 2 and softmax.accuracy_std >= 0 and softmax.params > 0

@@ -33,8 +33,10 @@ def run_baseline(name: str, train_x, train_y, test_x, test_y) -> dict:
     start = time.perf_counter()
     predicted = model.predict(flat[1])
     test_s = time.perf_counter() - start
+    accuracy = float((predicted == np.asarray(test_y)).mean())
     return {
-        "accuracy": float((predicted == np.asarray(test_y)).mean()),
+        "accuracy": accuracy,
+        "single_view": accuracy,
         "diverged": False,
         "params": None,
         "train_s": train_s,

@@ -8,6 +8,7 @@ from torch import nn
 
 from phasebench.attention import KernelAttention
 from phasebench.layers import transformer_layer
+from phasebench.studies.vision.stiefel import put_on_stiefel
 
 POOLS = ("cls", "mean", "last")
 
@@ -32,7 +33,8 @@ class VisionTransformer(nn.Module):
     tokens = E(patches) + positions (E linear; `width = 0` keeps the raw patches as tokens, as
     GeometricMachineLearning.jl's MNIST transformer does); `depth` transformer layers; then a
     linear head on the class token (`pool="cls"`), the mean token or the last token.
-    `kernel` names the attention (softmax or a Performer kernel with `m` features);
+    `kernel` names the attention (softmax or a Performer kernel with `m` features); `stiefel`
+    makes every projection an orthonormal basis trained on the manifold (`stiefel.py`);
     `add_connection=False` drops the skip connection around attention; `scale=False` leaves
     the attention scores undivided by √width; `position_std` is the positions' initial scale.
     """
@@ -79,7 +81,7 @@ class VisionTransformer(nn.Module):
                     dim,
                     heads,
                     ff_width,
-                    stiefel,
+                    False,  # Stiefel below: on the manifold, not torch's parametrisation
                     scale,
                     add_connection,
                     kernel=KernelAttention(dim // heads, kernel, **features),
@@ -87,6 +89,8 @@ class VisionTransformer(nn.Module):
                 for _ in range(depth)
             )
         )
+        if stiefel:  # as GML: Adam on the manifold (3× faster than torch's parametrisation)
+            put_on_stiefel(self)
         # The library's layers have no normalisation; `norm` puts a LayerNorm on the tokens
         # entering the body and on the pooled token entering the head.
         self.norm_in = nn.LayerNorm(dim) if norm else nn.Identity()

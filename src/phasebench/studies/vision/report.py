@@ -26,8 +26,9 @@ def introduction(settings: dict) -> str:
         f"4×4 patches as tokens (no embedding, no positions), {settings['deep_depth']} layers "
         "of 4 heads with no skip connection around attention (scores not divided by √d) and "
         "x + tanh(Wx + b) between, the last token classified; Stiefel against unconstrained "
-        "projections, both trained by AdamW (the Stiefel constraint is torch's orthogonal "
-        "parametrisation)."
+        "projections. Stiefel projections start as random orthonormal bases and are trained by "
+        "Adam on the manifold (geoopt's Riemannian Adam, as GML trains them), every other "
+        "weight by AdamW."
     )
 
 
@@ -41,9 +42,13 @@ def table_caption(settings: dict) -> str:
         "split's 898 images train as many steps as a random split's 1437), batch "
         f"{settings['batch_size']}, AdamW (weight decay {settings['weight_decay']}) with a "
         f"one-cycle learning rate peaking at {settings['lr']}, random shifts of up to "
-        f"{settings['shift']} pixel(s) (the ViTs only); "
+        f"{settings['shift']} pixel(s) (the ViTs only). A ViT's accuracy is a test-time "
+        "average: class probabilities averaged over every shift of a test image by up to "
+        f"{settings['test_shift']} pixel(s) ({(2 * settings['test_shift'] + 1) ** 2} views; "
+        "'one view %' is the image as it is, the only view of the other models); "
         f"{settings['threads']} torch thread(s). Train images/s counts every epoch; test "
-        "images/s is inference on the test set. The baselines are deterministic per split."
+        "images/s is inference on the test set, every view. The baselines are deterministic "
+        "per split."
     )
 
 
@@ -60,6 +65,7 @@ def accuracy_table(part: pd.DataFrame) -> pd.DataFrame:
             "accuracy %": [
                 _percent(m, s) for m, s in zip(part.accuracy, part.accuracy_std, strict=True)
             ],
+            "one view %": [f"{100 * a:.2f}" for a in part.single_view],
             "runs": part.runs,
             "diverged": part.diverged.astype(int),
             "parameters": [

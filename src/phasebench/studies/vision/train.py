@@ -3,10 +3,12 @@ long, keeps nothing on disk and needs none of the pipeline's checkpointing and r
 
 import time
 
+import geoopt
 import torch
 import torch.nn.functional as F
 
 from phasebench.layers.feature_major import plain_layers
+from phasebench.studies.vision.stiefel import manifold_parameters
 
 
 def shifted(images: torch.Tensor, g: torch.Generator, most: int) -> torch.Tensor:
@@ -22,26 +24,28 @@ def shifted(images: torch.Tensor, g: torch.Generator, most: int) -> torch.Tensor
     return padded[torch.arange(b)[:, None, None], i[:, :, None], j[:, None, :]]
 
 
-def decay_groups(model, weight_decay):
-    """Weight decay for every parameter but the free parameters behind Stiefel weights: decaying
-    those drove torch's orthogonal parametrisation to all-zero weights, no longer orthonormal
-    (measured: every Stiefel model then scored chance)."""
-    stiefel = [p for n, p in model.named_parameters() if ".parametrizations." in n]
-    chosen = {id(p) for p in stiefel}
+def optimisers(model, lr, weight_decay) -> list[torch.optim.Optimizer]:
+    """AdamW for the Euclidean parameters; Riemannian Adam without weight decay for those on the
+    Stiefel manifold (decay pulls towards zero, off the manifold)."""
+    on_manifold = manifold_parameters(model)
+    chosen = {id(p) for p in on_manifold}
     rest = [p for p in model.parameters() if id(p) not in chosen]
-    return [
-        {"params": rest, "weight_decay": weight_decay},
-        {"params": stiefel, "weight_decay": 0.0},
-    ]
+    chosen_optimisers = [torch.optim.AdamW(rest, lr=lr, weight_decay=weight_decay)]
+    if on_manifold:
+        chosen_optimisers.append(geoopt.optim.RiemannianAdam(on_manifold, lr=lr))
+    return chosen_optimisers
 
 
 def fit(model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_decay=0.0):
     """Adam(W) with a one-cycle learning rate (warm-up, then cosine decay to ~0), cross-entropy,
     random shifts. Returns the seconds spent training and the mean loss of every epoch."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(decay_groups(model, weight_decay), lr=lr)
     steps = epochs * -(-len(images) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.15)
+    chosen = optimisers(model, lr, weight_decay)
+    schedules = [
+        torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.15)
+        for opt in chosen
+    ]
     model.train()
     losses = []
     start = time.perf_counter()
@@ -53,21 +57,46 @@ def fit(model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_
             total = torch.zeros(())
             for batch in order.split(batch_size):
                 loss = F.cross_entropy(model(shifted(images[batch], g, shift)), labels[batch])
-                opt.zero_grad(set_to_none=True)
+                for opt in chosen:
+                    opt.zero_grad(set_to_none=True)
                 loss.backward()
-                opt.step()
-                schedule.step()
+                for opt, schedule in zip(chosen, schedules, strict=True):
+                    opt.step()
+                    schedule.step()
                 total += loss.detach() * len(batch)
             losses.append(total.item() / len(images))
     return time.perf_counter() - start, losses
 
 
+def views(images: torch.Tensor, most: int) -> list[torch.Tensor]:
+    """Every copy of the images moved by up to `most` pixels in each direction, zeros filling
+    in: (2·most + 1)² of them, the unmoved images among them (`most = 0`: only those)."""
+    h, w = images.shape[1:]
+    padded = F.pad(images, (most, most, most, most))
+    side = range(2 * most + 1)
+    return [padded[:, i : i + h, j : j + w] for i in side for j in side]
+
+
 @torch.no_grad()
-def score(model, images, labels, batch_size=512):
-    """Test accuracy and inference images per second."""
+def score(model, images, labels, shift=0, batch_size=512) -> dict:
+    """Test accuracy of the images as they are (`single_view`) and of the class probabilities
+    averaged over their shifts by up to `shift` pixels (`accuracy`, a test-time average; the
+    same with `shift = 0`), and images per second of the averaged inference."""
     model.eval()
     start = time.perf_counter()
+    probabilities, single = [], []
     with plain_layers():
-        predicted = torch.cat([model(x).argmax(-1) for x in images.split(batch_size)])
+        for x in images.split(batch_size):
+            outputs = [model(view).softmax(-1) for view in views(x, shift)]
+            probabilities.append(torch.stack(outputs).mean(0))
+            single.append(outputs[len(outputs) // 2])  # the unmoved view is the middle one
     seconds = time.perf_counter() - start
-    return (predicted == labels).float().mean().item(), len(images) / seconds
+
+    def accuracy(p):
+        return (torch.cat(p).argmax(-1) == labels).float().mean().item()
+
+    return {
+        "accuracy": accuracy(probabilities),
+        "single_view": accuracy(single),
+        "images_per_s": len(images) / seconds,
+    }
