@@ -1,6 +1,8 @@
 """The image study: digits and splits, patches, every attention of the vision transformer, the
 training loop, the scikit-learn baselines and the study's table and goals."""
 
+import ast
+import json
 import math
 
 import geoopt
@@ -9,12 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
+from phasebench.config import resolve
 from phasebench.studies.vision import study
 from phasebench.studies.vision.baselines import BASELINES, run_baseline
 from phasebench.studies.vision.data import digits, random_train_size, split
 from phasebench.studies.vision.models import VisionTransformer, n_patches, patches
 from phasebench.studies.vision.stiefel import manifold_parameters, put_on_stiefel
 from phasebench.studies.vision.train import fit, optimisers, score, shifted, views
+
+from conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +215,18 @@ def test_goals_are_met_only_past_their_thresholds():
     assert goals["softmax ViT, random 80/20"] and goals["softmax ViT, sequential 50/50"]
     assert not goals["deep no-skip Stiefel, random 80/20"]
     assert not goals["vit_favor within 1 point of softmax, random"]  # 1.1 points behind
+
+
+def test_the_notebook_s_parameter_defaults_are_the_schema_s():
+    """The page's parameter cell is papermill's fallback; the schema owns the defaults."""
+    cell = json.loads((REPO / "workflow/notebooks/vision.ipynb").read_text())["cells"][0]
+    source = "".join(cell["source"])
+    values = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+    }
+    defaults = resolve({"studies": {"vision": {"enabled": True}}})["studies"]["vision"]
+    shared = set(values) & set(defaults)
+    assert {"test_shift", "deep_epochs", "epochs", "shift"} <= shared
+    assert {key: values[key] for key in shared} == {key: defaults[key] for key in shared}
