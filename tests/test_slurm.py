@@ -58,7 +58,7 @@ def slurm_jobs(since: datetime.datetime, workdir) -> list[dict]:
 
 def test_ci_experiment_runs_as_slurm_jobs_and_writes_its_reports(slurm_cluster, tmp_path):
     root = copy_workflow(tmp_path)
-    # The scheduler is under test, not the models (the CI workflow tests train every plugin):
+    # The scheduler is under test, not the models (test_conformance.py trains every plugin):
     # one seed of two plugins (the attention study reads the transformer) keeps the ~15 jobs
     # within two minutes on two cores. One variant trains with two threads, which its SLURM job
     # must be given.
