@@ -252,3 +252,18 @@ def test_trained_pool_reads_the_queries_of_a_trained_transformer(tiny_store, tmp
     pool = trained_pool(tmp_path / "best.ckpt", tiny_store, max_windows=50)
     assert pool.queries.shape == pool.keys.shape == (50 * 3, 4)  # 50 windows of 3 tokens, d/h
     assert torch.isfinite(pool.queries).all() and pool.queries.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kernel", ["softmax", "relu", "favor"])
+def test_multi_head_attention_is_each_head_on_its_own_projections(kernel):
+    """The heads run as one batched kernel call; each must still see only its own queries,
+    keys and values, and its output must land in its own slice."""
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(12, 3, add_connection=False, kernel=KernelAttention(4, kernel, m=8))
+    attn = attn.double()
+    x = torch.randn(2, 5, 12, dtype=torch.float64)
+    heads = [
+        attn.kernel(q(x), k(x), v(x), attn.scale)
+        for q, k, v in zip(attn.query, attn.key, attn.value, strict=True)
+    ]
+    assert torch.allclose(attn.plain(x), torch.cat(heads, dim=-1), atol=1e-12)

@@ -90,6 +90,37 @@ def test_every_model_classifies_and_takes_a_step(name):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
+def test_deep_stiefel_model_tells_images_apart_at_initialisation_on_standardised_pixels(data):
+    """Without a skip around attention every image's tokens collapse to one vector by the
+    16th layer (in GML's network too). On raw pixels in [0, 1] (all non-negative, sharing one
+    large mean) that vector is nearly the same for every image; standardised, it differs
+    between images, which is what lets the deep Stiefel model learn (37 % → about 80 %)."""
+    images, labels = data
+    train, test = split("random", labels, 0)
+    settings = {"deep_depth": 16}
+
+    def last_token_spread(seed, pixels):
+        torch.manual_seed(seed)
+        model = study.build("deep_stiefel", settings, pixels)
+        seen = []
+        model.layers.register_forward_hook(lambda _, __, out: seen.append(out))
+        with torch.no_grad():
+            model(images[test])  # the model standardises the raw pixels itself
+        tokens = seen[0]
+        within = (tokens - tokens.mean(1, keepdim=True)).norm(dim=-1).max()
+        last = tokens[:, -1]
+        between = (last - last.mean(0)).norm(dim=-1).mean() / last.norm(dim=-1).mean()
+        return within.item(), between.item()
+
+    for seed in (0, 1, 2):
+        within, standardised = last_token_spread(seed, study.pixel_stats(images[train]))
+        _, raw = last_token_spread(seed, (0.0, 1.0))
+        assert within < 1e-3  # the tokens of one image are one vector
+        assert (
+            standardised > 0.35 and standardised > raw
+        )  # measured 0.40/0.63/0.72, raw 0.09/0.08/0.32
+
+
 def test_stiefel_projections_stay_orthonormal_while_training(data):
     images, labels = data
     torch.manual_seed(0)

@@ -83,12 +83,15 @@ class MultiHeadAttention(FeatureMajorLayer):
         restore_orthonormal_bases(self)
         return self
 
-    def plain(self, x):
-        heads = [
-            self.kernel(q(x), k(x), v(x), self.scale)
-            for q, k, v in zip(self.query, self.key, self.value, strict=True)
-        ]
-        out = torch.cat(heads, dim=-1)
+    def plain(self, x):  # (..., T, d)
+        # Every head's queries, keys and values from one product and the heads as a batch axis
+        # of one kernel call: a loop over heads cost the image study's ViTs 15–25 % of their
+        # training time (small tensors, per-call overhead).
+        heads = len(self.query)
+        projections = [p.weight for group in (self.query, self.key, self.value) for p in group]
+        qkv = (x @ torch.cat(projections).T).unflatten(-1, (3, heads, -1))  # (..., T, 3, h, d/h)
+        q, k, v = qkv.movedim(-2, -4).unbind(-2)  # each (..., h, T, d/h)
+        out = self.kernel(q, k, v, self.scale).movedim(-3, -2).flatten(-2)
         return x + out if self.add_connection else out
 
     def feature_major_ready(self) -> bool:

@@ -36,7 +36,8 @@ class VisionTransformer(nn.Module):
     `kernel` names the attention (softmax or a Performer kernel with `m` features); `stiefel`
     makes every projection an orthonormal basis trained on the manifold (`stiefel.py`);
     `add_connection=False` drops the skip connection around attention; `scale=False` leaves
-    the attention scores undivided by √width; `position_std` is the positions' initial scale.
+    the attention scores undivided by √width; `position_std` is the positions' initial scale;
+    `pixels = (mean, std)` standardises the pixel values before they are cut into patches.
     """
 
     def __init__(
@@ -57,9 +58,11 @@ class VisionTransformer(nn.Module):
         positional: bool = True,
         norm: bool = False,
         position_std: float = 1.0,
+        pixels: tuple[float, float] = (0.0, 1.0),
         classes: int = 10,
     ):
         super().__init__()
+        self.pixel_mean, self.pixel_std = pixels
         if pool not in POOLS:
             raise ValueError(f"unknown pooling {pool!r}: expected one of {', '.join(POOLS)}")
         tokens, dim = n_patches(image, patch, stride), width or patch * patch
@@ -98,6 +101,7 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(dim, classes)
 
     def forward(self, images):
+        images = (images - self.pixel_mean) / self.pixel_std
         x = self.embed(patches(images, self.patch, self.stride))
         if self.cls is not None:
             x = torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)

@@ -26,7 +26,10 @@ def introduction(settings: dict) -> str:
         f"4×4 patches as tokens (no embedding, no positions), {settings['deep_depth']} layers "
         "of 4 heads with no skip connection around attention (scores not divided by √d) and "
         "x + tanh(Wx + b) between, the last token classified; Stiefel against unconstrained "
-        "projections. Stiefel projections start as random orthonormal bases and are trained by "
+        "projections. Unlike GML, the deep models standardise the pixels (the training "
+        "images' mean and standard deviation): every image's tokens collapse to one vector "
+        "by the 4th layer, and on raw non-negative pixels that vector is nearly the same for "
+        "every image. Stiefel projections start as random orthonormal bases and are trained by "
         "Adam on the manifold (geoopt's Riemannian Adam, as GML trains them), every other "
         "weight by AdamW."
     )
