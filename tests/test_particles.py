@@ -312,3 +312,47 @@ def test_egnn_edge_messages_end_in_a_silu_like_the_papers_code(activation):
     messages = layer.edge(10 * torch.randn(500, layer.edge[0].in_features, dtype=torch.float64))
     silu_min = -0.2785  # min of x·σ(x), at x ≈ −1.28
     assert (messages.min() >= silu_min) == activation
+
+
+def test_random_rotations_are_rotations():
+    from phasebench.layers import random_rotations
+
+    torch.manual_seed(0)
+    turns = random_rotations(64, 3, torch.zeros((), dtype=torch.float64))
+    eye = torch.eye(3, dtype=torch.float64).expand(64, 3, 3)
+    torch.testing.assert_close(turns @ turns.transpose(1, 2), eye, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.linalg.det(turns), torch.ones(64, dtype=torch.float64))
+    assert turns.std(0).min() > 0.3  # a different rotation per pair, spread over the group
+
+
+def test_transformer_rotate_training_trains_on_turned_pairs_and_predicts_unturned():
+    from phasebench.layers import random_rotations
+
+    spec, window, features = model_inputs()
+    n, d = spec.particles, spec.space_dim
+    plain, turned = (
+        built("particle_transformer", spec),
+        built("particle_transformer", spec, rotate_training=True),
+    )
+    with torch.no_grad():
+        # Eval mode (validation, evaluation, rollouts): the model itself.
+        torch.testing.assert_close(turned(window, features), plain(window, features))
+        # Training mode: Rᵀ f(R s) with the rotations the seeded generator draws.
+        turned.train()
+        torch.manual_seed(7)
+        got = turned(window, features)
+        torch.manual_seed(7)
+        rot = random_rotations(window.shape[0], d, window)
+        vectors = window.reshape(-1, 2 * n, d) @ rot.transpose(1, 2)
+        out = plain(vectors.reshape(window.shape), features).reshape(-1, 2 * n, d) @ rot
+    torch.testing.assert_close(got, out.reshape(window.shape), rtol=0, atol=1e-12)
+    assert (got - plain(window, features)).abs().max() > 1e-4  # not equivariant: it matters
+
+
+def test_transformer_rotate_training_refuses_a_periodic_box():
+    from phasebench.errors import PluginError
+
+    spec = system_spec(build_system("lennard_jones"))
+    assert spec.box
+    with pytest.raises(PluginError, match="rotate_training needs an open space"):
+        built("particle_transformer", spec, rotate_training=True)

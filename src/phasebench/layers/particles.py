@@ -62,6 +62,18 @@ def pair_geometry(x: torch.Tensor, box: float | None = None):
     return diff, (diff * diff).sum(-1, keepdim=True)
 
 
+def random_rotations(batch: int, space_dim: int, like: torch.Tensor) -> torch.Tensor:
+    """`batch` rotations `(B, d, d)` drawn uniformly (Haar): QR of a Gaussian matrix with the
+    signs of R's diagonal moved into Q, and the first column flipped where det = −1. Drawn from
+    torch's global generator, so a seeded run draws the same ones."""
+    gauss = torch.randn(batch, space_dim, space_dim, dtype=like.dtype, device=like.device)
+    q, r = torch.linalg.qr(gauss)
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None]
+    flip = torch.ones(batch, space_dim, dtype=like.dtype, device=like.device)
+    flip[:, 0] = torch.sign(torch.linalg.det(q))
+    return q * flip[:, None]
+
+
 def pair_features(features: torch.Tensor) -> torch.Tensor:
     """f_i ⊙ f_j `(B, N, N, F)`: for charges q_i q_j, EGNN's edge attribute."""
     return features[:, :, None] * features[:, None, :]
