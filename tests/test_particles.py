@@ -270,3 +270,89 @@ def test_egnn_takes_the_input_distances_as_an_edge_attribute_like_the_papers_cod
     assert [layer.edge[0].in_features for layer in with_distance.layers] == [
         layer.edge[0].in_features + 1 for layer in without.layers
     ]
+
+
+def test_egnn_charges_enter_only_as_pair_products_like_the_papers_code():
+    # The paper's node input is ‖v_i‖ alone: flipping every charge leaves every q_i q_j, and so
+    # the prediction, alone. Before, the charges were also node inputs and the flip showed.
+    spec, window, features = model_inputs()
+    paper, with_charges = built("egnn", spec), built("egnn", spec, node_features=True)
+    assert paper.embed.in_features == 1 and with_charges.embed.in_features == 2
+    with torch.no_grad():
+        torch.testing.assert_close(
+            paper(window, -features), paper(window, features), rtol=0, atol=0
+        )
+        flipped = with_charges(window, -features) - with_charges(window, features)
+    assert flipped.abs().max() > 1e-4
+
+
+def test_egnn_coordinate_head_starts_near_zero_without_a_bias_like_the_papers_code():
+    # With the input velocities at zero, positions move only by the coordinate messages
+    # (x_i − x_j) φ_x(m_ij): the paper's bias-free head with gain 0.001 keeps them ~1e-3 at
+    # initialisation; PyTorch's default bias (up to ±1/8) made them ~1e-1.
+    spec, window, features = model_inputs()
+    half = spec.particles * spec.space_dim
+    at_rest = window.clone()
+    at_rest[..., half:] = 0
+    moved = {}
+    for bias in (False, True):
+        with torch.no_grad():
+            out = built("egnn", spec, coord_bias=bias)(at_rest, features)
+        moved[bias] = (out[..., :half] - at_rest[..., :half]).abs().max().item()
+    assert moved[False] < 1e-2
+    assert moved[True] > 10 * moved[False]
+
+
+@pytest.mark.parametrize("activation", [True, False])
+def test_egnn_edge_messages_end_in_a_silu_like_the_papers_code(activation):
+    from phasebench.layers import EGNNLayer
+
+    torch.manual_seed(1)
+    layer = EGNNLayer(16, 1, edge_activation=activation).double()
+    messages = layer.edge(10 * torch.randn(500, layer.edge[0].in_features, dtype=torch.float64))
+    silu_min = -0.2785  # min of x·σ(x), at x ≈ −1.28
+    assert (messages.min() >= silu_min) == activation
+
+
+def test_random_rotations_are_rotations():
+    from phasebench.layers import random_rotations
+
+    torch.manual_seed(0)
+    turns = random_rotations(64, 3, torch.zeros((), dtype=torch.float64))
+    eye = torch.eye(3, dtype=torch.float64).expand(64, 3, 3)
+    torch.testing.assert_close(turns @ turns.transpose(1, 2), eye, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.linalg.det(turns), torch.ones(64, dtype=torch.float64))
+    assert turns.std(0).min() > 0.3  # a different rotation per pair, spread over the group
+
+
+def test_transformer_rotate_training_trains_on_turned_pairs_and_predicts_unturned():
+    from phasebench.layers import random_rotations
+
+    spec, window, features = model_inputs()
+    n, d = spec.particles, spec.space_dim
+    plain, turned = (
+        built("particle_transformer", spec),
+        built("particle_transformer", spec, rotate_training=True),
+    )
+    with torch.no_grad():
+        # Eval mode (validation, evaluation, rollouts): the model itself.
+        torch.testing.assert_close(turned(window, features), plain(window, features))
+        # Training mode: Rᵀ f(R s) with the rotations the seeded generator draws.
+        turned.train()
+        torch.manual_seed(7)
+        got = turned(window, features)
+        torch.manual_seed(7)
+        rot = random_rotations(window.shape[0], d, window)
+        vectors = window.reshape(-1, 2 * n, d) @ rot.transpose(1, 2)
+        out = plain(vectors.reshape(window.shape), features).reshape(-1, 2 * n, d) @ rot
+    torch.testing.assert_close(got, out.reshape(window.shape), rtol=0, atol=1e-12)
+    assert (got - plain(window, features)).abs().max() > 1e-4  # not equivariant: it matters
+
+
+def test_transformer_rotate_training_refuses_a_periodic_box():
+    from phasebench.errors import PluginError
+
+    spec = system_spec(build_system("lennard_jones"))
+    assert spec.box
+    with pytest.raises(PluginError, match="rotate_training needs an open space"):
+        built("particle_transformer", spec, rotate_training=True)

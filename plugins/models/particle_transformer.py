@@ -14,6 +14,13 @@ x_i − x_j, which also enters each value (relative values): the model then neve
 the box a particle is, so it runs unchanged at another N (a larger box at the same density).
 
 Permutation-equivariant by construction (tokens are a set); translation-invariant increments.
+
+`rotate_training: true` (off by default) is a data augmentation for a model that is not
+rotation-equivariant: in training mode each pair's input is turned by its own random rotation R
+and the prediction turned back by Rᵀ, Rᵀ f(R s). The loss ‖Rᵀ f(R s) − t‖ = ‖f(R s) − R t‖ is
+that of the rotated pair (input and target turned together), so training sees every pair at
+random orientations; validation, evaluation and rollouts (eval mode) call f itself. Not in a
+periodic box (a rotation does not map the box to itself).
 """
 
 import torch
@@ -26,6 +33,7 @@ from phasebench.layers import (
     join_particles,
     mlp,
     pair_features,
+    random_rotations,
     split_particles,
 )
 from phasebench.layers.neighbourhood import displacements, gather, neighbour_indices
@@ -47,6 +55,7 @@ class ParticleTransformer(ModelPlugin):
         kernel: str = "softmax",
         neighbours: int = 0,
         cutoff: float = 0.0,
+        rotate_training: bool = False,
     ):
         super().__init__(spec)
         if (neighbours or cutoff) and kernel != "softmax":
@@ -58,6 +67,12 @@ class ParticleTransformer(ModelPlugin):
             raise PluginError("particle_transformer: neighbours and cutoff must be ≥ 0")
         d, n_features = spec.space_dim, len(spec.feature_names)
         self.box = spec.box[0] if spec.box else None
+        if rotate_training and self.box is not None:
+            raise PluginError(
+                "particle_transformer: rotate_training needs an open space; this system has a "
+                "periodic box, which a rotation does not map to itself"
+            )
+        self.rotate_training = rotate_training
         self.neighbours, self.cutoff = neighbours, cutoff
         periodic = self.box is not None
         tokens = (d if periodic else 2 * d) + n_features
@@ -71,6 +86,14 @@ class ParticleTransformer(ModelPlugin):
 
     def forward(self, window, features):  # (B, 1, D), (B, N, F) -> (B, 1, D)
         x, p = split_particles(window, self.spec.particles, self.spec.space_dim)
+        if self.rotate_training and self.training:
+            turn = random_rotations(x.shape[0], x.shape[-1], x)  # (B, d, d)
+            x, p = self._predict(x @ turn.transpose(1, 2), p @ turn.transpose(1, 2), features)
+            return join_particles(x @ turn, p @ turn)  # rows @ R = (Rᵀ · column) turned back
+        return join_particles(*self._predict(x, p, features))
+
+    def _predict(self, x, p, features):
+        """Next positions and momenta `(B, N, d)` each."""
         own = [p, features] if self.box is not None else [x - x.mean(1, keepdim=True), p, features]
         h = self.embed(torch.cat(own, -1))
         count = x.shape[1]
@@ -89,4 +112,4 @@ class ParticleTransformer(ModelPlugin):
         for layer in self.layers:
             h = layer(h, pairs, index, mask)
         dx, dp = self.decode(h).chunk(2, dim=-1)
-        return join_particles(x + dx, p + dp)
+        return x + dx, p + dp

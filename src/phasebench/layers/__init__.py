@@ -19,6 +19,7 @@ from phasebench.layers.particles import (
     pair_features,
     pair_geometry,
     pairwise_linear,
+    random_rotations,
     split_particles,
 )
 from phasebench.layers.sympnet import (
@@ -46,6 +47,7 @@ __all__ = [
     "pair_features",
     "pair_geometry",
     "pairwise_linear",
+    "random_rotations",
     "split_particles",
     "ActivationShear",
     "FeatureMajor",

@@ -13,15 +13,24 @@ from phasebench.attention import KernelAttention
 from phasebench.layers.neighbourhood import displacements
 
 
-def mlp(sizes, last_gain: float | None = None) -> nn.Sequential:
-    """Linear layers with SiLU between them; `last_gain` shrinks the last layer's initial
-    weights (EGNN's coordinate head starts near zero, so the first steps are near identity)."""
+def mlp(
+    sizes,
+    last_gain: float | None = None,
+    last_activation: bool = False,
+    last_bias: bool = True,
+) -> nn.Sequential:
+    """Linear layers with SiLU between them (and after the last with `last_activation`);
+    `last_gain` shrinks the last layer's initial weights and `last_bias: false` drops its bias
+    (EGNN's coordinate head, so that it starts near zero and the first steps are near identity)."""
     layers = []
-    for a, b in zip(sizes, sizes[1:], strict=False):
-        layers += [nn.Linear(a, b), nn.SiLU()]
-    layers = layers[:-1]
+    pairs = list(zip(sizes, sizes[1:], strict=False))
+    for k, (a, b) in enumerate(pairs):
+        layers += [nn.Linear(a, b, bias=last_bias or k < len(pairs) - 1), nn.SiLU()]
+    if not last_activation:
+        layers = layers[:-1]
     if last_gain is not None:
-        nn.init.xavier_uniform_(layers[-1].weight, gain=last_gain)
+        linear = layers[-1] if not last_activation else layers[-2]
+        nn.init.xavier_uniform_(linear.weight, gain=last_gain)
     return nn.Sequential(*layers)
 
 
@@ -51,6 +60,18 @@ def pair_geometry(x: torch.Tensor, box: float | None = None):
     ‖x_i − x_j‖² `(B, N, N, 1)`."""
     diff = displacements(x[:, :, None], x[:, None, :], box)
     return diff, (diff * diff).sum(-1, keepdim=True)
+
+
+def random_rotations(batch: int, space_dim: int, like: torch.Tensor) -> torch.Tensor:
+    """`batch` rotations `(B, d, d)` drawn uniformly (Haar): QR of a Gaussian matrix with the
+    signs of R's diagonal moved into Q, and the first column flipped where det = −1. Drawn from
+    torch's global generator, so a seeded run draws the same ones."""
+    gauss = torch.randn(batch, space_dim, space_dim, dtype=like.dtype, device=like.device)
+    q, r = torch.linalg.qr(gauss)
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None]
+    flip = torch.ones(batch, space_dim, dtype=like.dtype, device=like.device)
+    flip[:, 0] = torch.sign(torch.linalg.det(q))
+    return q * flip[:, None]
 
 
 def pair_features(features: torch.Tensor) -> torch.Tensor:
@@ -89,13 +110,26 @@ class EGNNLayer(nn.Module):
     m_ij = φ_e(h_i, h_j, ‖x_i − x_j‖², a_ij);  v_i ← φ_v(h_i) v⁰_i + C Σ_j (x_i − x_j) φ_x(m_ij);
     x_i ← x_i + v_i;  h_i ← h_i + φ_h(h_i, Σ_j m_ij), with C = 1/(N − 1) and v⁰ the input
     velocity, as in the paper's eq. 7 and its code. `carry_velocity` scales the previous
-    layer's v_i instead (phasebench's first reading of eq. 7, kept for comparison)."""
+    layer's v_i instead (phasebench's first reading of eq. 7, kept for comparison).
 
-    def __init__(self, width: int, edge_features: int, carry_velocity: bool = False):
+    As in the paper's code (`models/gcl.py`, `E_GCL`): φ_e ends in a SiLU (`edge_activation`)
+    and φ_x's last layer has no bias and xavier gain 0.001 (`coord_bias: false`), so φ_x starts
+    at ~1e-3 of its inputs rather than at its bias (up to ±1/8 from PyTorch's default)."""
+
+    def __init__(
+        self,
+        width: int,
+        edge_features: int,
+        carry_velocity: bool = False,
+        edge_activation: bool = True,
+        coord_bias: bool = False,
+    ):
         super().__init__()
-        self.edge = mlp([2 * width + 1 + edge_features, width, width])
+        self.edge = mlp(
+            [2 * width + 1 + edge_features, width, width], last_activation=edge_activation
+        )
         self.node = mlp([2 * width, width, width])
-        self.coord = mlp([width, width, 1], last_gain=0.001)
+        self.coord = mlp([width, width, 1], last_gain=0.001, last_bias=coord_bias)
         self.velocity = mlp([width, width, 1])
         self.carry_velocity = carry_velocity
 
