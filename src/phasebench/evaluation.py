@@ -45,6 +45,7 @@ from phasebench.model import (
     sliding_windows,
 )
 from phasebench.particle_ood import open_group, skip_reason
+from phasebench.rotations import haar_rotations
 from phasebench.spec import SystemSpec, spec_from_store
 from phasebench.system import build_system
 
@@ -384,11 +385,8 @@ def rotated(states: np.ndarray, particles: int, space_dim: int, seed: int = 0) -
     """Particle states `(..., D)` with every position and momentum turned by one fixed random
     rotation (a seeded orthogonal matrix of determinant 1): the same physics, seen from
     another angle. A rotation-equivariant model's relative error does not change."""
-    rng = np.random.default_rng(seed)
-    q, r = np.linalg.qr(rng.normal(size=(space_dim, space_dim)))
-    turn = q * np.sign(np.diag(r))
-    if np.linalg.det(turn) < 0:
-        turn[:, 0] *= -1
+    gauss = np.random.default_rng(seed).normal(size=(1, space_dim, space_dim))
+    turn = haar_rotations(torch.from_numpy(gauss))[0].numpy()
     vectors = states.reshape(*states.shape[:-1], 2 * particles, space_dim)
     return (vectors @ turn.T).reshape(states.shape).astype(states.dtype)
 

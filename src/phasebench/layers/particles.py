@@ -11,6 +11,7 @@ from torch import nn
 
 from phasebench.attention import KernelAttention
 from phasebench.layers.neighbourhood import displacements
+from phasebench.rotations import haar_rotations
 
 
 def mlp(
@@ -63,15 +64,10 @@ def pair_geometry(x: torch.Tensor, box: float | None = None):
 
 
 def random_rotations(batch: int, space_dim: int, like: torch.Tensor) -> torch.Tensor:
-    """`batch` rotations `(B, d, d)` drawn uniformly (Haar): QR of a Gaussian matrix with the
-    signs of R's diagonal moved into Q, and the first column flipped where det = −1. Drawn from
+    """`batch` rotations `(B, d, d)` drawn uniformly (Haar, `phasebench.rotations`) from
     torch's global generator, so a seeded run draws the same ones."""
     gauss = torch.randn(batch, space_dim, space_dim, dtype=like.dtype, device=like.device)
-    q, r = torch.linalg.qr(gauss)
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None]
-    flip = torch.ones(batch, space_dim, dtype=like.dtype, device=like.device)
-    flip[:, 0] = torch.sign(torch.linalg.det(q))
-    return q * flip[:, None]
+    return haar_rotations(gauss)
 
 
 def pair_features(features: torch.Tensor) -> torch.Tensor:
