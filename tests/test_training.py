@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,11 +16,13 @@ from phasebench.spec import SystemSpec
 from phasebench.training import PluginModule, TrajectoryWindows, train, windows
 
 from conftest import (
+    DROP_IN,
     FLAT_FORWARD,
     TINY_TRAINING,
     TWO_STEPS_FORWARD,
     make_checkout,
     phasebench_cli,
+    tool_env,
 )
 
 
@@ -131,6 +135,34 @@ def test_the_train_command_uses_the_threads_it_is_given(tiny_store, tmp_path):
     assert json.loads((tmp_path / "run/train.json").read_text())["threads"] == 2
     # Where srun is installed (the SLURM test installs it) Lightning would suggest it in every log.
     assert "srun" not in result.stderr
+
+
+@pytest.mark.slow  # a train process
+def test_a_plugin_that_cannot_be_imported_is_recorded_before_lightning_loads(tiny_store, tmp_path):
+    # Lightning's imports cost a job several seconds: a plugin that fails at import fails first.
+    broken = DROP_IN.replace('"linear_step"', '"broken"') + "\nimport not_installed_anywhere\n"
+    root = make_checkout(tmp_path / "checkout", {"broken.py": broken})
+    settings = {"plugin": "broken", "hparams": {}, "seed": 0, "budgets": []}
+    settings |= {"training": TINY_TRAINING}
+    argv = ["train", "--settings", json.dumps(settings), "--data", str(tiny_store)]
+    argv += ["--out", str(tmp_path / "run")]
+    probe = (
+        "import json, sys\nfrom phasebench.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print(json.dumps([code, sorted({m.split('.')[0] for m in sys.modules})]))"
+    )
+    env = tool_env() | {"PHASEBENCH_ROOT": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    code, modules = json.loads(result.stdout.splitlines()[-1])
+    assert code == 0 and "lightning" not in modules and "torchmetrics" not in modules
+    summary = json.loads((tmp_path / "run/train.json").read_text())
+    assert (
+        summary["status"] == "failed" and "import failed: ModuleNotFoundError" in summary["failure"]
+    )
+    assert (tmp_path / "run/best.ckpt").read_bytes() == b""  # the declared outputs exist
+    assert "No module named 'not_installed_anywhere'" in result.stderr
 
 
 @pytest.mark.slow  # a training process per case

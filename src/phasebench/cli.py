@@ -69,10 +69,23 @@ def _simulate(args) -> int:
 
 
 def _train(args) -> int:
-    from phasebench.run_folder import die_with_parent
-    from phasebench.training import train
+    from phasebench.errors import PluginError
+    from phasebench.registry import plugin_class
+    from phasebench.run_folder import RunFolder, die_with_parent
 
     settings = json.loads(args.settings)
+    try:
+        # A plugin that cannot be imported is recorded in a second, before Lightning's imports
+        # (several seconds); one that fails to build or train is recorded by `train`.
+        plugin_class("models", settings["plugin"])
+    except PluginError as err:
+        RunFolder(Path(args.out)).record_failure(
+            settings["plugin"], settings["hparams"], settings["seed"], err
+        )
+        print(f"{args.out}: training failed, recorded ({err})")
+        return 0
+    from phasebench.training import train
+
     if args.threads is not None:
         settings["training"]["threads"] = args.threads
     if args.die_with_parent:

@@ -86,6 +86,31 @@ class RunFolder:
             self._lock.close()
         shutil.rmtree(self.progress, ignore_errors=True)
 
+    def record_failure(self, plugin: str, hparams: dict, seed: int, err) -> dict:
+        """A run whose plugin cannot be imported, built or trained: its outputs say `status:
+        failed` and why, like a diverged run's say `diverged`, so that the other runs and the
+        reports complete; the workflow's last rule (check_runs) still fails, naming it."""
+        from phasebench import registry
+
+        print(f"phasebench: {err}", file=sys.stderr, flush=True)
+        scanned = registry.discover("models")[0].get(plugin)
+        summary = {
+            "plugin": plugin,
+            "family": scanned.attrs.get("family", "other") if scanned else "other",
+            "hparams": hparams,
+            "seed": seed,
+            "status": "failed",
+            "failure": str(err),
+            "epochs": 0,
+            "steps": 0,
+            "wall_time_s": 0.0,
+            "best_val_loss": None,
+            "final_val_loss": None,
+        }
+        self.publish_failure()
+        (self.out / "train.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
     def publish(self, history: list[dict]) -> None:
         """The finished run's declared outputs from its progress; then the progress goes, so a
         later run of this folder starts afresh."""

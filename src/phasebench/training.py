@@ -24,7 +24,6 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from phasebench import registry
 from phasebench.convergence import judge
 from phasebench.data import load_split, open_store, particle_features
 from phasebench.errors import PhasebenchError, PluginError
@@ -347,7 +346,7 @@ def train(
     try:
         module = PluginModule(plugin, hparams, spec.to_dict(), training)
     except PluginError as err:  # the plugin's own fault: recorded, the other runs go on
-        return record_failure(folder, plugin, hparams, seed, err)
+        return folder.record_failure(plugin, hparams, seed, err)
     # A terminal shows Lightning's progress bar; a log file (Snakemake, a cluster) a line an epoch.
     module.epoch_lines = not sys.stderr.isatty()
     model = module.model
@@ -412,7 +411,7 @@ def train(
             ckpt_path=folder.resume if resumed_from is not None else None,
         )
     except PluginError as err:
-        return record_failure(folder, plugin, hparams, seed, err)
+        return folder.record_failure(plugin, hparams, seed, err)
     except SIGTERMException as stop:
         # Lightning exits with status 0 on SIGTERM; the job must fail so that it is run again.
         raise PhasebenchError(
@@ -455,28 +454,4 @@ def train(
     folder.publish(module.history)
     # Last, so that train.json exists only beside a complete set of outputs.
     (out / "train.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def record_failure(folder: RunFolder, plugin: str, hparams: dict, seed: int, err) -> dict:
-    """A run whose plugin cannot be imported, built or trained: its outputs say `status:
-    failed` and why, like a diverged run's say `diverged`, so that the other runs and the
-    reports complete; the workflow's last rule (check_runs) still fails, naming it."""
-    print(f"phasebench: {err}", file=sys.stderr, flush=True)
-    scanned = registry.discover("models")[0].get(plugin)
-    summary = {
-        "plugin": plugin,
-        "family": scanned.attrs.get("family", "other") if scanned else "other",
-        "hparams": hparams,
-        "seed": seed,
-        "status": "failed",
-        "failure": str(err),
-        "epochs": 0,
-        "steps": 0,
-        "wall_time_s": 0.0,
-        "best_val_loss": None,
-        "final_val_loss": None,
-    }
-    folder.publish_failure()
-    (folder.out / "train.json").write_text(json.dumps(summary, indent=2))
     return summary
