@@ -3,7 +3,7 @@ loss of every epoch, the clean training accuracy and the held-out accuracy every
 the softmax attention's sharpness (the class token's attention entropy over log T).
 
     python benchmarks/vision_sequential.py --models vit_softmax --seeds 0 1 2 3 4
-        [--split validation|sequential] [--set lr=0.003 shift=2 ...] [--every 5]
+        [--split validation|fit|sequential] [--set lr=0.003 shift=0 ...] [--every 5]
         [--out benchmarks/results/vision_sequential.json]
 
 `validation` (the default) never touches the test half: it trains on the first 599 images of
