@@ -8,7 +8,9 @@ the softmax attention's sharpness (the class token's attention entropy over log 
 
 `validation` (the default) never touches the test half: it trains on the first 599 images of
 the sequential training half and holds out the last 299 (other writers, as the test half has),
-with as many optimiser steps as the study. Settings are the schema's defaults with `--set`
+with as many optimiser steps as the study. `fit` trains on the whole training half and
+measures only how well it fits it; `sequential` scores the test half (for the diagnosis of the
+study's own settings, not for choosing them). Settings are the schema's defaults with `--set`
 overrides. Runs are appended to `--out`. Nothing here is asserted.
 """
 
