@@ -289,6 +289,10 @@ FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 
             "studies.vision.models[1] must be one of",
         ),
         (
+            {"studies": {"vision": {"layer_norms": "all"}}},
+            "studies.vision.layer_norms must be one of",
+        ),
+        (
             {"training": {"precision": "16-mixed", "accelerator": "cpu"}},
             "training: precision 16-mixed needs a GPU (on CPU Lightning would use bf16 instead)",
         ),
@@ -359,6 +363,7 @@ FEW = {"name": "pendulum", "n_trajectories": 4, "splits": {"train": 0.1, "val": 
         "vision-heads-not-dividing-width",
         "vision-deep-seed-not-drawn",
         "vision-unknown-model",
+        "vision-unknown-layer-norms",
         "16-mixed-on-cpu",
         "random-search-seed-beyond-numpy",
         "study-seed-negative",

@@ -78,7 +78,14 @@ def test_shifts_move_each_image_by_at_most_the_limit():
 
 @pytest.mark.parametrize("name", study.MODELS)
 def test_every_model_classifies_and_takes_a_step(name):
-    settings = {"width": 16, "depth": 1, "heads": 2, "features": 8, "deep_depth": 2}
+    settings = {
+        "width": 16,
+        "depth": 1,
+        "heads": 2,
+        "features": 8,
+        "deep_depth": 2,
+        "layer_norms": "ends",
+    }
     torch.manual_seed(0)
     model = study.build(name, settings)
     images, labels = torch.rand(5, 8, 8), torch.arange(5)
@@ -119,6 +126,61 @@ def test_deep_stiefel_model_tells_images_apart_at_initialisation_on_standardised
         assert (
             standardised > 0.35 and standardised > raw
         )  # measured 0.40/0.63/0.72, raw 0.09/0.08/0.32
+
+
+def test_a_layer_norm_in_front_of_every_layer_only_adds_norms(data):
+    """`layer_norms: every` normalises the tokens entering every layer (without it the class
+    token's attention in the second layer collapsed onto one token and training stalled on
+    the sequential split); the rest of the model, its initial weights included, is the same."""
+    images, _ = data
+    settings = {"width": 16, "depth": 3, "heads": 2, "features": 8}
+    models = {}
+    for placement in ("ends", "every"):
+        torch.manual_seed(0)
+        models[placement] = study.build("vit_softmax", settings | {"layer_norms": placement})
+    ends, every = models["ends"], models["every"]
+    norms = [m for m in every.layers if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 2 and not any(isinstance(m, torch.nn.LayerNorm) for m in ends.layers)
+    extra = sum(p.numel() for m in norms for p in m.parameters())
+    total = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    assert total["every"] - total["ends"] == extra == 2 * 2 * 16
+    # The same draws: a LayerNorm starts at ones and zeros, drawing nothing.
+    added = {id(p) for m in norms for p in m.parameters()}
+    kept = [p for p in every.parameters() if id(p) not in added]
+    assert len(kept) == len(list(ends.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(kept, ends.parameters(), strict=True))
+    entering = []
+    for layer in every.layers[1:]:
+        if not isinstance(layer, torch.nn.LayerNorm):
+            layer.register_forward_pre_hook(lambda _, args: entering.append(args[0]))
+    with torch.no_grad():
+        every(images[:32])
+    assert len(entering) == 2
+    for tokens in entering:  # standardised over the features, per token
+        assert tokens.mean(-1).abs().max() < 1e-4
+        assert torch.allclose(tokens.var(-1, unbiased=False), torch.ones(()), atol=1e-2)
+
+
+def test_fit_reports_every_epoch_and_trains_again_after_a_scoring_callback(data):
+    images, labels = data
+    torch.manual_seed(0)
+    model = VisionTransformer(patch=4, stride=2, width=8, depth=1, heads=2, ff_width=16)
+    seen, modes = [], []
+    model.register_forward_pre_hook(lambda m, _: modes.append(m.training))
+
+    def after_epoch(epoch):
+        seen.append(epoch)
+        score(model, images[:64], labels[:64])  # leaves the model in eval mode
+        modes.clear()
+
+    _, losses = fit(
+        model, images[:128], labels[:128], epochs=3, lr=1e-2, batch_size=64, seed=0,
+        after_epoch=after_epoch,
+    )  # fmt: skip
+    assert seen == [0, 1, 2] and len(losses) == 3
+    model.train(False)
+    fit(model, images[:128], labels[:128], epochs=1, lr=1e-2, batch_size=64, seed=0)
+    assert modes and all(modes)  # every training step in training mode
 
 
 def test_stiefel_projections_stay_orthonormal_while_training(data):
@@ -209,6 +271,7 @@ def test_study_rows_summary_and_goals():
     settings = {
         "models": ["vit_softmax", "vit_relu", "deep_stiefel"], "seeds": [0, 1],
         "sequential_seeds": [0], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
+        "layer_norms": "every",
         "features": 4, "deep_depth": 1, "epochs": 1, "deep_epochs": 1, "lr": 1e-2,
         "batch_size": 256, "weight_decay": 0.0, "shift": 1, "test_shift": 1, "threads": 1,
     }  # fmt: skip
@@ -224,7 +287,12 @@ def test_study_rows_summary_and_goals():
     # Test-time averaging goes with training on shifts: the ViTs have it, the deep model not.
     assert (deep.single_view == deep.accuracy).all()
     assert {"single_view", "accuracy"} <= set(study.summary(rows).columns)
+    # Every run, baselines too, says how well it fits its own training images.
+    assert rows.train_accuracy.between(0, 1).all()
+    svc = rows[(rows.model == "RBF SVC") & (rows.split == "sequential")].iloc[0]
+    assert svc.train_accuracy > 0.99 > svc.accuracy  # the SVC fits its half, not the other
     table = study.summary(rows)
+    assert (table.train_accuracy_min <= table.train_accuracy).all()
     softmax = table[(table.model == "vit_softmax") & (table.split == "random")].iloc[0]
     assert softmax.runs == 2 and softmax.accuracy_std >= 0 and softmax.params > 0
     goals = study.goals(table).set_index("goal")

@@ -34,9 +34,11 @@ def run_baseline(name: str, train_x, train_y, test_x, test_y) -> dict:
     predicted = model.predict(flat[1])
     test_s = time.perf_counter() - start
     accuracy = float((predicted == np.asarray(test_y)).mean())
+    fitted = float((model.predict(flat[0]) == np.asarray(train_y)).mean())
     return {
         "accuracy": accuracy,
         "single_view": accuracy,
+        "train_accuracy": fitted,
         "diverged": False,
         "params": None,
         "train_s": train_s,

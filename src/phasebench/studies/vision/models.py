@@ -57,6 +57,7 @@ class VisionTransformer(nn.Module):
         pool: str = "cls",
         positional: bool = True,
         norm: bool = False,
+        norm_every_layer: bool = False,
         position_std: float = 1.0,
         pixels: tuple[float, float] = (0.0, 1.0),
         classes: int = 10,
@@ -78,20 +79,21 @@ class VisionTransformer(nn.Module):
             nn.Parameter(position_std * torch.randn(tokens, dim)) if positional else None
         )
         features = {"m": m} if kernel in ("favor", "learned") else {}
-        self.layers = nn.Sequential(
-            *(
-                transformer_layer(
-                    dim,
-                    heads,
-                    ff_width,
-                    False,  # Stiefel below: on the manifold, not torch's parametrisation
-                    scale,
-                    add_connection,
-                    kernel=KernelAttention(dim // heads, kernel, **features),
-                )
-                for _ in range(depth)
+        layers = [
+            transformer_layer(
+                dim,
+                heads,
+                ff_width,
+                False,  # Stiefel below: on the manifold, not torch's parametrisation
+                scale,
+                add_connection,
+                kernel=KernelAttention(dim // heads, kernel, **features),
             )
-        )
+            for _ in range(depth)
+        ]
+        if norm_every_layer:  # a LayerNorm on the tokens entering each later layer, too
+            layers = [layers[0]] + [m for layer in layers[1:] for m in (nn.LayerNorm(dim), layer)]
+        self.layers = nn.Sequential(*layers)
         if stiefel:  # as GML: Adam on the manifold (3× faster than torch's parametrisation)
             put_on_stiefel(self)
         # The library's layers have no normalisation; `norm` puts a LayerNorm on the tokens

@@ -48,7 +48,8 @@ def build(name: str, settings: dict, pixels: tuple[float, float] = (0.0, 1.0)) -
         return VisionTransformer(
             patch=4, stride=2, width=settings["width"], depth=settings["depth"],
             heads=settings["heads"], ff_width=2 * settings["width"], m=settings["features"],
-            pool="cls", norm=True, position_std=0.1, **VIT[name],
+            pool="cls", norm=True, norm_every_layer=settings["layer_norms"] == "every",
+            position_std=0.1, **VIT[name],
         )  # fmt: skip
     if name in DEEP:
         return VisionTransformer(
@@ -76,9 +77,12 @@ def run_model(name, images, labels, train, test, seed, settings) -> dict:
     # The test-time average over shifts goes with training on shifts (the ViTs only).
     test_shift = settings["test_shift"] if shift else 0
     scored = score(model, images[test], labels[test], shift=test_shift)
+    # How well it fits its own (unshifted) training images: under-fitting shows here.
+    fitted = score(model, images[train], labels[train])
     return {
         "accuracy": scored["accuracy"],
         "single_view": scored["single_view"],
+        "train_accuracy": fitted["single_view"],
         "diverged": not math.isfinite(losses[-1]),
         "params": sum(p.numel() for p in model.parameters()),
         "train_s": train_s,
@@ -141,6 +145,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
         accuracy=("accuracy", "mean"),
         accuracy_std=("accuracy", "std"),
         single_view=("single_view", "mean"),
+        train_accuracy=("train_accuracy", "mean"),
+        train_accuracy_min=("train_accuracy", "min"),
         runs=("accuracy", "size"),
         diverged=("diverged", "sum"),
         params=("params", "first"),

@@ -38,9 +38,13 @@ def optimisers(model, lr, weight_decay) -> list[torch.optim.Optimizer]:
     return chosen_optimisers
 
 
-def fit(model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_decay=0.0):
+def fit(
+    model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_decay=0.0,
+    after_epoch=None,
+):  # fmt: skip
     """Adam(W) with a one-cycle learning rate (warm-up, then cosine decay to ~0), cross-entropy,
-    random shifts. Returns the seconds spent training and the mean loss of every epoch."""
+    random shifts. Returns the seconds spent training and the mean loss of every epoch.
+    `after_epoch(epoch)`, if given, is called after each epoch (diagnostics; its time counts)."""
     g = torch.Generator().manual_seed(seed)
     steps = epochs * -(-len(images) // batch_size)
     chosen = optimisers(model, lr, weight_decay)
@@ -48,13 +52,13 @@ def fit(model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_
         torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.15)
         for opt in chosen
     ]
-    model.train()
     losses = []
     start = time.perf_counter()
     # Softmax attention on the plain path: scaled_dot_product_attention beats the feature-major
     # form (made for 3- to 6-dimensional states) at these widths.
     with plain_layers():
-        for _ in range(epochs):
+        for epoch in range(epochs):
+            model.train()  # again after a scoring `after_epoch`
             order = torch.randperm(len(images), generator=g)
             total = torch.zeros(())
             for batch in order.split(batch_size):
@@ -67,6 +71,8 @@ def fit(model, images, labels, *, epochs, lr, batch_size, seed, shift=0, weight_
                     schedule.step()
                 total += loss.detach() * len(batch)
             losses.append(total.item() / len(images))
+            if after_epoch:
+                after_epoch(epoch)
     return time.perf_counter() - start, losses
 
 
