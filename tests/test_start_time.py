@@ -184,3 +184,19 @@ def test_a_store_without_start_time_reads_as_zero(tmp_path):
     write_store(ds, tmp_path / "old.zarr")
     assert check(tmp_path / "old.zarr") == []
     assert "t = 0 … 2 after the initial state (start_time 0, " in summary(tmp_path / "old.zarr")
+
+
+def test_training_reads_as_many_states_as_the_config_counts(tmp_path):
+    """Before: training kept t <= train_horizon exactly, and 0.3 + 3·0.4 = 1.5000000000000002
+    fell out, one state fewer than the config's window check had counted."""
+    from phasebench.config import _samples
+    from phasebench.training import TrajectoryWindows
+
+    entry = {"start_time": 0.3, "burn_in": 0, "train_horizon": 1.5}
+    settings = plan("coupled_oscillator", **entry)
+    write_store(simulate(build_system("coupled_oscillator"), settings), tmp_path / "a.zarr")
+    windows = TrajectoryWindows(tmp_path / "a.zarr", 1, 1, batch_size=4)
+    windows.setup()
+    _, counted = _samples(settings)
+    assert counted == 4
+    assert len(windows.train_set) == 2 * (counted - 1)  # 2 training trajectories of 4
