@@ -4,13 +4,16 @@ over the seeds, with training settings, optimiser steps, stop reason and wall ti
 validation curve of each run (from its metrics.csv), and the issue's goals checked on the mean.
 
     python benchmarks/nbody_egnn_table.py RESULTS_DIR [RESULTS_DIR ...] [--out FILE.json]
-        [--earlier TABLE.json]
+        [--earlier TABLE.json] [--history TABLE.json --history-label TEXT]
 
 Each RESULTS_DIR is a `results/` folder a run wrote; runs (model, seed) found in an earlier
 folder win (a run split over several working directories). `--earlier` is a table this script
 wrote for a shorter schedule: each model in both gets a power law err = a · steps^(−b) through
 the two schedules' mean errors, and the steps at which it would meet its goal if it misses it (an
-extrapolation from two points, not a measurement).
+extrapolation from two points, not a measurement). `--history` is a table this script wrote
+before (often the --out file itself): its summary and rows are kept under "history", labelled,
+so that a rerun does not erase earlier settings' numbers. Each row records the stored times of
+its data (frames 30 and 40: t = 3.1 and 4.1 with the paper's frame offset, `start_time: 0.1`).
 """
 
 import argparse
@@ -20,6 +23,7 @@ import math
 import statistics
 from pathlib import Path
 
+import xarray as xr
 import yaml
 
 PAPER = {
@@ -58,6 +62,14 @@ def curve(run: Path) -> dict:
     }
 
 
+def data_clock(results: Path) -> dict:
+    """The stored times of the data the runs trained on, and the start_time that put them
+    there (stores from before start_time existed: 0)."""
+    ds = xr.open_zarr(results / "data" / f"{SYSTEM}.zarr")
+    times = ds["time"].values.tolist()
+    return {"start_time": ds.attrs.get("start_time", 0.0), "stored_times": times}
+
+
 def run_row(results: Path, model: str, seed: int) -> dict | None:
     scalars = results / "eval" / SYSTEM / model / f"seed{seed}.json"
     if not scalars.is_file():
@@ -70,6 +82,7 @@ def run_row(results: Path, model: str, seed: int) -> dict | None:
         "model": model,
         "plugin": train.get("plugin", model),
         "seed": seed,
+        "data": data_clock(results),
         "test_position_mse": score["final_position_mse"],
         "val_position_mse": score.get("val_final_position_mse"),
         "rotated_one_step_error": score.get("rotated_one_step_error"),
@@ -140,7 +153,15 @@ def main() -> None:
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--earlier", type=Path)
+    parser.add_argument("--history", type=Path)
+    parser.add_argument("--history-label", default="")
     args = parser.parse_args()
+    history = []
+    if args.history:  # read first: it may be the --out file
+        before = json.loads(args.history.read_text())
+        history = before.get("history", []) + [
+            {"label": args.history_label, **{k: v for k, v in before.items() if k != "history"}}
+        ]
     runs: dict[tuple[str, int], dict] = {}
     for results in args.results:
         for scalars in sorted((results / "eval" / SYSTEM).glob("*/seed*.json")):
@@ -168,6 +189,8 @@ def main() -> None:
         table = {"paper": PAPER, "summary": summary, "rows": list(runs.values())}
         if earlier:
             table["earlier_schedule"] = {"table": str(args.earlier), "steps_and_error": earlier}
+        if history:
+            table["history"] = history
         args.out.write_text(json.dumps(table, indent=2))
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from phasebench import registry, sweeps
 from phasebench.errors import ConfigError
-from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY
+from phasebench.integrators import INTEGRATORS, SEPARABLE_ONLY, whole_substeps
 from phasebench.provenance import config_hash
 from phasebench.schema import apply_defaults, check_type, describe, load_schema
 from phasebench.spec import missing_capabilities, system_capabilities
@@ -132,6 +132,7 @@ def _resolve_systems(config, schema, source, systems) -> dict:
                 f"{source}: {where}.burn_in {entry['burn_in']} leaves no step of n_steps "
                 f"{entry['n_steps']} to store; burn_in must be below n_steps"
             )
+        _check_start_time(entry, source, where)
         n = entry["n_trajectories"]
         if n and split_sizes(n, entry["splits"])["train"] < 1:
             raise ConfigError(
@@ -148,6 +149,17 @@ def _resolve_systems(config, schema, source, systems) -> dict:
         entry["plugin_path"] = str(info.path)
         resolved[name] = entry
     return resolved
+
+
+def _check_start_time(entry: dict, source: str, where: str) -> None:
+    """start_time is integrated in the integrator's own substeps, so it must be made of them."""
+    substep = entry["dt"] / entry["substeps"]
+    if whole_substeps(entry["start_time"], entry["dt"], entry["substeps"]) is None:
+        raise ConfigError(
+            f"{source}: {where}.start_time {entry['start_time']:g} is not a whole number of "
+            f"integrator substeps (dt/substeps = {substep:g}); give a multiple of {substep:g}, "
+            "or 0 to store from the initial state"
+        )
 
 
 # The simulation settings a system plugin may set as `default_<key>` literals (else System's).
@@ -200,11 +212,20 @@ def _check_initial_conditions(entry: dict, info: registry.PluginInfo, source, wh
 
 
 def _samples(entry: dict) -> tuple[int, int]:
-    """Saved states per trajectory: in all, and those at t <= train_horizon (training)."""
-    n_steps, dt = entry["n_steps"], entry["dt"]
-    horizon = entry["train_horizon"]
-    train = n_steps + 1 if horizon is None else min(n_steps, math.floor(horizon / dt + 1e-9)) + 1
-    return n_steps + 1, train
+    """Stored states per trajectory: in all, and those at t <= train_horizon (training). The
+    store holds saved steps burn_in … n_steps, step k at t = start_time + k·dt."""
+    n_steps, first, horizon = entry["n_steps"], entry["burn_in"], entry["train_horizon"]
+    stored = n_steps - first + 1
+    if horizon is None:
+        return stored, stored
+    last = min(n_steps, math.floor((horizon - entry["start_time"]) / entry["dt"] + 1e-9))
+    return stored, max(0, last - first + 1)
+
+
+def _stored_times(entry: dict) -> tuple[float, float]:
+    """The first and last stored times of a system's trajectories."""
+    start, dt = entry["start_time"], entry["dt"]
+    return start + entry["burn_in"] * dt, start + entry["n_steps"] * dt
 
 
 def _window(model: dict, info: registry.PluginInfo) -> int:
@@ -400,13 +421,18 @@ def _check_horizons(horizons, systems: dict, source: str) -> None:
     """Rollout horizons the user asked for must lie within every system's test data (default
     horizons beyond a short data set are left out of its tables)."""
     for name, system in systems.items():
-        samples, _ = _samples(system)
-        end = (samples - 1) * system["dt"]
+        begin, end = _stored_times(system)
         beyond = [h for h in horizons if h > end + 1e-9]
         if beyond:
             raise ConfigError(
                 f"{source}: evaluation.horizons {beyond} lie beyond the data of system "
                 f"'{name}' (t <= {end:g}); drop them or raise its n_steps"
+            )
+        before = [h for h in horizons if h < begin - 1e-9]
+        if before:
+            raise ConfigError(
+                f"{source}: evaluation.horizons {before} lie before the stored data of system "
+                f"'{name}' (t >= {begin:g}, start_time + burn_in·dt); give times within it"
             )
 
 

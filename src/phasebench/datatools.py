@@ -36,6 +36,7 @@ def summary(path: Path) -> str:
         f"{ds.sizes['dof']} dof ({', '.join(map(str, ds['dof'].values))}), "
         f"{ds['state'].dtype}",
         f"  splits        {', '.join(f'{s} {n}' for s, n in splits.items() if n)}",
+        _time_line(ds),
         *_particle_lines(ds),
         *_split_by_n_lines(path),
         f"  invariants    {', '.join(json.loads(ds.attrs['invariants']))}",
@@ -56,6 +57,21 @@ def summary(path: Path) -> str:
     provenance = ("phasebench_version", "git_commit", "config_hash", "created")
     lines += [f"  {key:<13} {ds.attrs.get(key)}" for key in provenance]
     return "\n".join(lines)
+
+
+def _start(ds) -> tuple[float, int, float]:
+    """start_time, burn_in and the time the store should begin at, start_time + burn_in·dt
+    (stores made before start_time existed lack it: 0)."""
+    start_time, burn_in = float(ds.attrs.get("start_time", 0.0)), int(ds.attrs.get("burn_in", 0))
+    return start_time, burn_in, start_time + burn_in * float(ds.attrs["dt"])
+
+
+def _time_line(ds) -> str:
+    (first, *_, last), (start_time, burn_in, _) = ds["time"].values, _start(ds)
+    return (
+        f"  time          t = {first:g} … {last:g} after the initial state (start_time "
+        f"{start_time:g}, then burn_in {burn_in} saved steps unstored)"
+    )
 
 
 def _split_by_n_lines(path) -> list[str]:
@@ -103,6 +119,10 @@ def check(path: Path) -> list[str]:
     steps = np.diff(ds["time"].values)
     if not np.allclose(steps, ds.attrs["dt"]):
         problems.append(f"time steps differ from dt = {ds.attrs['dt']}")
+    if not np.isclose(ds["time"].values[0], first := _start(ds)[2]):
+        problems.append(
+            f"time begins at {ds['time'].values[0]:g}, not start_time + burn_in·dt = {first:g}"
+        )
     try:
         system = build_system(ds.attrs["system"], json.loads(ds.attrs["parameters"]))
     except Exception as err:

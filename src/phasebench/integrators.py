@@ -22,6 +22,14 @@ _W = (-1.17767998417887, 0.235573213359357, 0.784513610477560)
 YOSHIDA6 = (*_W[::-1], 1 - 2 * sum(_W), *_W)
 
 
+def whole_substeps(duration: float, dt: float, substeps: int) -> int | None:
+    """`duration` as a count of integrator substeps of size dt/substeps; None where it is not
+    a whole number of them (to float rounding)."""
+    count = duration * substeps / dt
+    nearest = round(count)
+    return nearest if abs(count - nearest) <= 1e-9 * max(1, nearest) else None
+
+
 def _integrate(step, x0: np.ndarray, dt: float, n_steps: int, substeps: int) -> np.ndarray:
     x = np.array(x0, dtype=np.float64)
     out = np.empty((x.shape[0], n_steps + 1, x.shape[1]))

@@ -49,8 +49,11 @@ def rollout_scalars(
         "valid_time": float(np.median(valid_time(error, time_axis, settings["valid_threshold"]))),
     }
     for horizon in settings["horizons"]:
-        if horizon <= time_axis[-1]:
-            scalars[f"error_t{horizon:g}"] = mean_error[int(np.searchsorted(time_axis, horizon))]
+        # Only horizons within the stored times (a store may begin after t = 0: start_time,
+        # burn_in); the first stored time at or after the horizon, to float rounding.
+        if time_axis[0] - 1e-9 <= horizon <= time_axis[-1] + 1e-9:
+            at = int(np.searchsorted(time_axis, horizon - 1e-9))
+            scalars[f"error_t{horizon:g}"] = mean_error[at]
     for name, values in invariants.items():
         mean = values.mean(axis=0)
         label = "energy" if name == "energy" else f"invariant_{name}"

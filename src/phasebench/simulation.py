@@ -10,7 +10,7 @@ import xarray as xr
 
 from phasebench.data import FORMAT, UNITS, one_trajectory
 from phasebench.errors import DataError
-from phasebench.integrators import INTEGRATORS
+from phasebench.integrators import INTEGRATORS, whole_substeps
 from phasebench.provenance import config_hash, provenance
 from phasebench.registry import repo_root
 from phasebench.splits import split_sizes
@@ -23,8 +23,8 @@ CHUNK_BYTES = 4 * 2**20  # whole trajectories per chunk, about 4 MB
 # default; this module adds none of its own.
 SETTINGS = (
     "name", "params", "sweep", "n_trajectories", "n_steps", "dt", "substeps", "integrator",
-    "burn_in", "train_horizon", "initial_conditions", "ood_fraction", "invariant_tolerance",
-    "reference_trajectories", "dtype", "seed", "splits",
+    "start_time", "burn_in", "train_horizon", "initial_conditions", "ood_fraction",
+    "invariant_tolerance", "reference_trajectories", "dtype", "seed", "splits",
 )  # fmt: skip
 
 
@@ -35,6 +35,28 @@ def _described(long_name: str) -> dict:
 def _state_attrs(system: System) -> dict:
     kind = "canonical (q, p)" if system.canonical else "non-canonical"
     return _described(f"{kind} state of {system.name}, by dof")
+
+
+_TIME_ATTRS = {
+    "long_name": "time since the initial state",
+    "units": f"time {UNITS}",
+    "comment": "saved step k is at start_time + k·dt (attributes); the store holds k >= burn_in",
+}
+
+
+def _advanced(field, x0: np.ndarray, settings: dict) -> np.ndarray:
+    """The initial states integrated for start_time, in the run's integrator and its substep
+    size dt/substeps (the saved steps' clock starts there)."""
+    dt, substeps, start_time = settings["dt"], settings["substeps"], settings["start_time"]
+    count = whole_substeps(start_time, dt, substeps)
+    if count is None:
+        raise DataError(
+            f"start_time {start_time:g} is not a whole number of integrator substeps "
+            f"(dt/substeps = {dt / substeps:g}); give a multiple of it"
+        )
+    if count == 0:
+        return x0
+    return INTEGRATORS[settings["integrator"]](field, x0, count * dt / substeps, 1, count)[:, 1]
 
 
 def _split_labels(rng: np.random.Generator, n: int, n_ood: int, fractions: dict) -> np.ndarray:
@@ -160,16 +182,18 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
     if features is not None:
         features = np.concatenate([features, ood_features[:n_ood]])
     field = system.for_trajectories(swept).with_features(features).vector_field
-    # The burned-in steps are integrated, not stored: the store begins at t = burn_in·dt.
-    burn_in = settings["burn_in"]
-    states = INTEGRATORS[integrator](field, x0, dt, n_steps, substeps)[:, burn_in:]
+    # start_time and the burned-in steps are integrated, not stored: the store begins at
+    # t = start_time + burn_in·dt.
+    start_time, burn_in = settings["start_time"], settings["burn_in"]
+    started = _advanced(field, x0, settings)
+    states = INTEGRATORS[integrator](field, started, dt, n_steps, substeps)[:, burn_in:]
     timed = system.for_trajectories(swept, trailing=1).with_features(features, trailing=1)
     invariants = timed.invariants(states)
     scales = timed.invariant_scales(states[:, :1])
     outcome = validate(system, states, invariants, settings, swept, features, scales)
     energy = invariants.pop("energy")
     labels = _split_labels(np.random.default_rng(seeds[0]), n, len(ood), settings["splits"])
-    time = np.arange(burn_in, n_steps + 1) * dt
+    time = start_time + np.arange(burn_in, n_steps + 1) * dt
     traj_bytes = len(time) * system.dim * np.dtype(settings["dtype"]).itemsize
     dims = ("trajectory", "time")
     # OOD trajectories carry seed -1: they come from one generator, not per-trajectory seeds.
@@ -192,7 +216,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
         },
         coords={
             "trajectory": np.arange(len(x0)),
-            "time": ("time", time, {"long_name": "time", "units": f"time {UNITS}"}),
+            "time": ("time", time, _TIME_ATTRS),
             "dof": ("dof", np.array(system.state_names, dtype=object), {"long_name": "state"}),
         },
         attrs={
@@ -209,6 +233,7 @@ def simulate(system: System, settings: dict) -> xr.Dataset:
             "initial_conditions": settings["initial_conditions"],
             # Attributes cannot be None in Zarr: 0 means "train on the whole trajectories".
             "train_horizon": settings["train_horizon"] or 0.0,
+            "start_time": start_time,
             "burn_in": burn_in,
             "particles": system.particles,
             "space_dim": system.space_dim,
