@@ -75,8 +75,8 @@ def _train(args) -> int:
 
     settings = json.loads(args.settings)
     try:
-        # A plugin that cannot be imported is recorded in a second, before Lightning's imports
-        # (several seconds); one that fails to build or train is recorded by `train`.
+        # A plugin that cannot be imported is recorded before Lightning is imported (the
+        # slowest part of a train job's start); one that fails to build or train, by `train`.
         plugin_class("models", settings["plugin"])
     except PluginError as err:
         RunFolder(Path(args.out)).record_failure(

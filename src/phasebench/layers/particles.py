@@ -26,11 +26,10 @@ def mlp(
     layers = []
     pairs = list(zip(sizes, sizes[1:], strict=False))
     for k, (a, b) in enumerate(pairs):
-        layers += [nn.Linear(a, b, bias=last_bias or k < len(pairs) - 1), nn.SiLU()]
-    if not last_activation:
-        layers = layers[:-1]
+        last = k == len(pairs) - 1
+        linear = nn.Linear(a, b, bias=last_bias or not last)
+        layers += [linear, nn.SiLU()] if last_activation or not last else [linear]
     if last_gain is not None:
-        linear = layers[-1] if not last_activation else layers[-2]
         nn.init.xavier_uniform_(linear.weight, gain=last_gain)
     return nn.Sequential(*layers)
 
