@@ -13,8 +13,11 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from phasebench.data import open_store
 from phasebench.errors import PhasebenchError
-from phasebench.training import PluginModule, train
+from phasebench.run_folder import RunFolder
+from phasebench.spec import spec_from_store
+from phasebench.training import PluginModule, ResumeCheckpoint, TrajectoryWindows, train
 
 from conftest import TINY_TRAINING
 
@@ -101,6 +104,8 @@ def test_a_run_killed_after_its_best_epoch_keeps_its_best_weights(tiny_store, tm
     assert summary["best_epoch"] < killed_at
     best = torch.load(out / "best.ckpt", weights_only=False)
     assert best["epoch"] == summary["best_epoch"]
+    # The best checkpoint is rewritten on most epochs of a long run: weights only.
+    assert "optimizer_states" not in best and "history" not in best
     pl.seed_everything(0, verbose=False)  # as train() does before it builds the model
     initial = PluginModule("resnet", HPARAMS, best["hyper_parameters"]["spec"], training)
     trained = best["state_dict"]
@@ -108,6 +113,31 @@ def test_a_run_killed_after_its_best_epoch_keeps_its_best_weights(tiny_store, tm
     with (out / "metrics.csv").open() as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs == list(range(training["max_epochs"]))  # the epochs before the kill kept
+
+
+@pytest.mark.parametrize("pause, last_written", [(0, 3), (1e9, 0)])
+def test_the_resume_checkpoint_waits_pause_times_its_last_write(
+    tiny_store, tmp_path, monkeypatch, pause, last_written
+):
+    monkeypatch.setattr(ResumeCheckpoint, "PAUSE", pause)
+    folder = RunFolder(tmp_path / "run")
+    folder.progress.mkdir(parents=True)
+    spec = spec_from_store(open_store(tiny_store)).to_dict()
+    module = PluginModule("resnet", HPARAMS, spec, TINY_TRAINING)
+    data = TrajectoryWindows(tiny_store, 1, 1, batch_size=16)
+    trainer = pl.Trainer(
+        max_epochs=4,
+        callbacks=[ResumeCheckpoint(folder)],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=data)
+    saved = torch.load(folder.resume, weights_only=False)
+    # Pause 0: after every epoch. A pause far longer than the run: only after the first.
+    assert saved["epoch"] == last_written
+    assert [row["epoch"] for row in saved["history"]] == list(range(last_written + 1))
+    assert "optimizer_states" in saved  # all a killed run needs to go on
 
 
 @pytest.mark.slow
