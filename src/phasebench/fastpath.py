@@ -7,7 +7,8 @@ trains both in float64 and compares the losses):
 - Adam's fused kernel, one call for all parameters instead of a dozen operations per tensor;
 - the loss accumulated on the device and logged once per epoch, not per step;
 - batches cut from the in-memory windows by one index tensor, kept on the training device;
-- `torch.compile` of the loss where it pays (`compile_decision`).
+- `torch.compile` of the loss where it pays (`compile_decision`);
+- checkpoints whose cost does not grow with the run (`phasebench.training.ResumeCheckpoint`).
 """
 
 import torch
