@@ -273,7 +273,7 @@ def test_study_rows_summary_and_goals():
         "sequential_seeds": [0], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
         "layer_norms": "every",
         "features": 4, "deep_depth": 1, "epochs": 1, "deep_epochs": 1, "lr": 1e-2,
-        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "test_shift": 1, "threads": 1,
+        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "test_shift": 1, "workers": 1,
     }  # fmt: skip
     rows = study.run(settings)
     # 2 ViTs × 3 (split, seed) pairs, the deep model on random split 1, baselines once per split.
@@ -300,6 +300,39 @@ def test_study_rows_summary_and_goals():
     gap = goals.loc["vit_relu within 1 point of softmax, random"]
     relu = table[(table.model == "vit_relu") & (table.split == "random")].iloc[0]
     assert gap.measured == pytest.approx(softmax.accuracy - relu.accuracy)
+
+
+def test_parallel_workers_give_the_serial_rows_in_the_serial_order():
+    settings = {
+        "models": ["vit_softmax", "vit_favor", "deep_stiefel"], "seeds": [0, 1],
+        "sequential_seeds": [2], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
+        "layer_norms": "ends", "features": 4, "deep_depth": 2, "epochs": 2, "deep_epochs": 1,
+        "lr": 1e-2, "batch_size": 128, "weight_decay": 0.1, "shift": 1, "test_shift": 1,
+    }  # fmt: skip
+    ended = {1: [], 2: []}
+    rows = {
+        workers: study.run(settings | {"workers": workers}, progress=ended[workers].append)
+        for workers in (1, 2)
+    }
+    serial, parallel = rows[1], rows[2]
+    trained = [r for r in serial.model if r not in BASELINES]
+    assert len(trained) == 2 * 3 + 1  # 2 ViTs × 3 (split, seed) pairs, the deep model once
+    key = ["model", "split", "seed"]
+    assert parallel[key].values.tolist() == serial[key].values.tolist()
+    # Each run seeds itself, so another process trains it to the same numbers.
+    for column in ("accuracy", "single_view", "train_accuracy", "params", "losses"):
+        assert parallel[column].equals(serial[column]), column
+    assert len(set(serial.accuracy[serial.model == "vit_softmax"])) > 1  # seeds do differ
+    # The progress callback sees every run once, whichever worker ran it.
+    for seen in ended.values():
+        assert sorted((r["model"], r["split"], r["seed"]) for r in seen) == sorted(
+            serial.loc[serial.model.isin(trained), key].itertuples(index=False, name=None)
+        )
+    # The deep model, the slowest, is handed out first; rows still keep the serial order.
+    jobs = study.trainings(settings)
+    assert [jobs[i] for i in study.longest_first(jobs)][:1] == [("deep_stiefel", "random", 1)]
+    assert sorted(study.longest_first(jobs)) == list(range(len(jobs)))
+    assert (parallel.cpu_s[parallel.model.isin(trained)] > 0).all()
 
 
 def test_goals_are_met_only_past_their_thresholds():

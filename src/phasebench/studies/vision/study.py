@@ -4,7 +4,11 @@ on scikit-learn's digits over two splits and several seeds."""
 
 import json
 import math
+import multiprocessing
 import platform
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +66,7 @@ def build(name: str, settings: dict, pixels: tuple[float, float] = (0.0, 1.0)) -
 
 def run_model(name, images, labels, train, test, seed, settings) -> dict:
     """Train one model on the train indices, score it on the test indices."""
+    cpu_start = time.process_time()
     torch.manual_seed(seed)
     model = build(name, settings, pixel_stats(images[train]))
     epochs = settings["deep_epochs" if name in DEEP else "epochs"]
@@ -88,6 +93,9 @@ def run_model(name, images, labels, train, test, seed, settings) -> dict:
         "train_s": train_s,
         "train_images_per_s": epochs * len(train) / train_s,
         "test_images_per_s": scored["images_per_s"],
+        # The whole run's CPU seconds (one torch thread): next to train_s (wall), it shows
+        # whether the run had its core to itself.
+        "cpu_s": time.process_time() - cpu_start,
         "losses": losses,
     }
 
@@ -112,26 +120,97 @@ def runs(settings: dict) -> list[tuple[str, int]]:
     ]
 
 
+def trainings(settings: dict) -> list[tuple[str, str, int]]:
+    """(model, split, seed) of every network the study trains, in the order of its rows."""
+    return [
+        (name, split_kind, seed)
+        for split_kind, seed in runs(settings)
+        for name in settings["models"]
+        if trains(name, split_kind, seed, settings)
+    ]
+
+
+def trains(name: str, split_kind: str, seed: int, settings: dict) -> bool:
+    """Whether the study trains this model on this split and seed: the deep models are slow
+    (16 layers), so only on the random splits of `deep_seeds`."""
+    return name not in DEEP or (split_kind == "random" and seed in settings["deep_seeds"])
+
+
+@cache
+def _data():
+    return digits()
+
+
+def train_one(name: str, split_kind: str, seed: int, settings: dict) -> dict:
+    """One training run, its row; the same in any process (it seeds itself from `seed`)."""
+    images, labels = _data()
+    train, test = split(split_kind, labels, seed)
+    row = run_model(name, images, labels, train, test, seed, settings)
+    return {"model": name, "split": split_kind, "seed": seed, **row}
+
+
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def longest_first(jobs: list[tuple[str, str, int]]) -> list[int]:
+    """The order in which workers take the jobs (indices): the slow deep models (about 4× a
+    ViT) first, so that the ViTs' short runs fill every worker to the end."""
+    return sorted(range(len(jobs)), key=lambda i: jobs[i][0] not in DEEP)
+
+
+def train_all(jobs: list[tuple[str, str, int]], settings: dict, progress=None) -> list[dict]:
+    """The rows of `jobs`, in their order, trained `settings["workers"]` at a time.
+
+    Each run has one torch thread, so its train_s is that of one core whatever the number of
+    workers. Several workers are separate processes, spawned rather than forked (a fork of a
+    process with running threads, torch's pool or a notebook kernel's, is unsafe); each run
+    seeds itself from its seed, so the rows are those of one worker, number for number.
+    `progress(row)` is called as each run ends (with workers, in the order they end)."""
+    workers = min(settings["workers"], len(jobs))
+    if workers <= 1:
+        threads = torch.get_num_threads()
+        _one_thread()
+        try:
+            rows = []
+            for job in jobs:
+                rows.append(train_one(*job, settings))
+                if progress:
+                    progress(rows[-1])
+            return rows
+        finally:
+            torch.set_num_threads(threads)
+    rows = [None] * len(jobs)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
+        futures = {pool.submit(train_one, *jobs[i], settings): i for i in longest_first(jobs)}
+        try:
+            for future in as_completed(futures):
+                rows[futures[future]] = future.result()
+                if progress:
+                    progress(rows[futures[future]])
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return rows
+
+
 def run(settings: dict, progress=None) -> pd.DataFrame:
-    """One row per model × split × seed (baselines are deterministic: one row per split)."""
-    torch.set_num_threads(settings["threads"])
+    """One row per model × split × seed (baselines are deterministic: one row per split).
+    The networks train `workers` at a time (`train_all`), then the baselines (a second)."""
     images, labels = digits()
+    trained = iter(train_all(trainings(settings), settings, progress))
     rows = []
     done_baselines = set()
     for split_kind, seed in runs(settings):
-        train, test = split(split_kind, labels, seed)
-        for name in settings["models"]:
-            # The deep models are slow (16 layers): trained on the random splits of `deep_seeds`.
-            if name in DEEP and (split_kind != "random" or seed not in settings["deep_seeds"]):
-                continue
-            row = run_model(name, images, labels, train, test, seed, settings)
-            rows.append({"model": name, "split": split_kind, "seed": seed, **row})
-            if progress:
-                progress(rows[-1])
+        rows += [
+            next(trained) for name in settings["models"] if trains(name, split_kind, seed, settings)
+        ]
         key = (split_kind, seed if split_kind == "random" else None)
         if key in done_baselines:
             continue
         done_baselines.add(key)
+        train, test = split(split_kind, labels, seed)
         for name in BASELINES:
             row = run_baseline(name, images[train], labels[train], images[test], labels[test])
             rows.append({"model": name, "split": split_kind, "seed": seed, **row})
