@@ -66,7 +66,6 @@ def build(name: str, settings: dict, pixels: tuple[float, float] = (0.0, 1.0)) -
 
 def run_model(name, images, labels, train, test, seed, settings) -> dict:
     """Train one model on the train indices, score it on the test indices."""
-    cpu_start = time.process_time()
     torch.manual_seed(seed)
     model = build(name, settings, pixel_stats(images[train]))
     epochs = settings["deep_epochs" if name in DEEP else "epochs"]
@@ -93,9 +92,6 @@ def run_model(name, images, labels, train, test, seed, settings) -> dict:
         "train_s": train_s,
         "train_images_per_s": epochs * len(train) / train_s,
         "test_images_per_s": scored["images_per_s"],
-        # The whole run's CPU seconds (one torch thread): next to train_s (wall), it shows
-        # whether the run had its core to itself.
-        "cpu_s": time.process_time() - cpu_start,
         "losses": losses,
     }
 
@@ -120,14 +116,22 @@ def runs(settings: dict) -> list[tuple[str, int]]:
     ]
 
 
-def trainings(settings: dict) -> list[tuple[str, str, int]]:
-    """(model, split, seed) of every network the study trains, in the order of its rows."""
-    return [
-        (name, split_kind, seed)
-        for split_kind, seed in runs(settings)
-        for name in settings["models"]
-        if trains(name, split_kind, seed, settings)
-    ]
+def jobs(settings: dict) -> list[tuple[str, str, int]]:
+    """(model, split, seed) of every row of the study, in order: each split and seed's
+    networks, then the baselines (deterministic: once per random split, once on the
+    sequential split, under its first seed)."""
+    out, done_baselines = [], set()
+    for split_kind, seed in runs(settings):
+        out += [
+            (n, split_kind, seed)
+            for n in settings["models"]
+            if trains(n, split_kind, seed, settings)
+        ]
+        key = (split_kind, seed if split_kind == "random" else None)
+        if key not in done_baselines:
+            done_baselines.add(key)
+            out += [(name, split_kind, seed) for name in BASELINES]
+    return out
 
 
 def trains(name: str, split_kind: str, seed: int, settings: dict) -> bool:
@@ -141,12 +145,20 @@ def _data():
     return digits()
 
 
-def train_one(name: str, split_kind: str, seed: int, settings: dict) -> dict:
-    """One training run, its row; the same in any process (it seeds itself from `seed`)."""
+def run_one(name: str, split_kind: str, seed: int, settings: dict) -> dict:
+    """One row: a network trained and scored, or a baseline fitted and scored; the same in
+    any process (a network seeds itself from `seed`)."""
+    cpu_start = time.process_time()
     images, labels = _data()
     train, test = split(split_kind, labels, seed)
-    row = run_model(name, images, labels, train, test, seed, settings)
-    return {"model": name, "split": split_kind, "seed": seed, **row}
+    if name in BASELINES:
+        row = run_baseline(name, images[train], labels[train], images[test], labels[test])
+    else:
+        row = run_model(name, images, labels, train, test, seed, settings)
+    # The row's CPU seconds (one torch thread): next to train_s (wall) it shows whether the
+    # run had its core to itself.
+    cpu_s = time.process_time() - cpu_start
+    return {"model": name, "split": split_kind, "seed": seed, **row, "cpu_s": cpu_s}
 
 
 def _one_thread():
@@ -155,35 +167,37 @@ def _one_thread():
 
 def longest_first(jobs: list[tuple[str, str, int]]) -> list[int]:
     """The order in which workers take the jobs (indices): the slow deep models (about 4× a
-    ViT) first, so that the ViTs' short runs fill every worker to the end."""
+    ViT) first, so that the short runs fill every worker to the end."""
     return sorted(range(len(jobs)), key=lambda i: jobs[i][0] not in DEEP)
 
 
-def train_all(jobs: list[tuple[str, str, int]], settings: dict, progress=None) -> list[dict]:
-    """The rows of `jobs`, in their order, trained `settings["workers"]` at a time.
+def run(settings: dict, progress=None) -> pd.DataFrame:
+    """One row per model × split × seed (baselines are deterministic: one row per split), in
+    the order of `jobs`, run `settings["workers"]` at a time.
 
     Each run has one torch thread, so its train_s is that of one core whatever the number of
     workers. Several workers are separate processes, spawned rather than forked (a fork of a
     process with running threads, torch's pool or a notebook kernel's, is unsafe); each run
     seeds itself from its seed, so the rows are those of one worker, number for number.
-    `progress(row)` is called as each run ends (with workers, in the order they end)."""
-    workers = min(settings["workers"], len(jobs))
+    `progress(row)` is called as each row is done (with workers, in the order they end)."""
+    todo = jobs(settings)
+    workers = min(settings["workers"], len(todo))
     if workers <= 1:
         threads = torch.get_num_threads()
         _one_thread()
         try:
             rows = []
-            for job in jobs:
-                rows.append(train_one(*job, settings))
+            for job in todo:
+                rows.append(run_one(*job, settings))
                 if progress:
                     progress(rows[-1])
-            return rows
         finally:
             torch.set_num_threads(threads)
-    rows = [None] * len(jobs)
+        return pd.DataFrame(rows)
+    rows = [None] * len(todo)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
-        futures = {pool.submit(train_one, *jobs[i], settings): i for i in longest_first(jobs)}
+        futures = {pool.submit(run_one, *todo[i], settings): i for i in longest_first(todo)}
         try:
             for future in as_completed(futures):
                 rows[futures[future]] = future.result()
@@ -192,28 +206,6 @@ def train_all(jobs: list[tuple[str, str, int]], settings: dict, progress=None) -
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-    return rows
-
-
-def run(settings: dict, progress=None) -> pd.DataFrame:
-    """One row per model × split × seed (baselines are deterministic: one row per split).
-    The networks train `workers` at a time (`train_all`), then the baselines (a second)."""
-    images, labels = digits()
-    trained = iter(train_all(trainings(settings), settings, progress))
-    rows = []
-    done_baselines = set()
-    for split_kind, seed in runs(settings):
-        rows += [
-            next(trained) for name in settings["models"] if trains(name, split_kind, seed, settings)
-        ]
-        key = (split_kind, seed if split_kind == "random" else None)
-        if key in done_baselines:
-            continue
-        done_baselines.add(key)
-        train, test = split(split_kind, labels, seed)
-        for name in BASELINES:
-            row = run_baseline(name, images[train], labels[train], images[test], labels[test])
-            rows.append({"model": name, "split": split_kind, "seed": seed, **row})
     return pd.DataFrame(rows)
 
 
