@@ -17,7 +17,7 @@ from phasebench.studies.vision.baselines import BASELINES, run_baseline
 from phasebench.studies.vision.data import digits, random_train_size, split
 from phasebench.studies.vision.models import VisionTransformer, n_patches, patches
 from phasebench.studies.vision.stiefel import manifold_parameters, put_on_stiefel
-from phasebench.studies.vision.train import fit, optimisers, score, shifted, views
+from phasebench.studies.vision.train import fit, optimisers, score, shifted, views, warped
 
 from conftest import REPO
 
@@ -256,6 +256,40 @@ def test_a_short_training_learns_the_digits(data):
     assert len(losses) == 8 and losses[-1] < 0.6 * losses[0] and seconds > 0
     assert scored["images_per_s"] > 0
     assert scored["accuracy"] > 0.4  # chance is 0.1; about 0.6 after these 8 epochs
+
+
+def test_an_averaged_model_trains_the_same_steps_and_ends_with_the_average(data):
+    images, labels = data
+
+    def trained(**options):
+        torch.manual_seed(0)
+        model = VisionTransformer(patch=4, stride=2, width=8, depth=1, heads=2, ff_width=16)
+        seen = []
+        _, losses = fit(
+            model, images[:256], labels[:256], epochs=3, lr=1e-2, batch_size=64, seed=0,
+            after_epoch=lambda _: seen.append([p.clone() for p in model.parameters()]),
+            **options,
+        )  # fmt: skip
+        return losses, seen, list(model.parameters())
+
+    plain, plain_seen, plain_end = trained()
+    averaged, seen, end = trained(ema=0.9)
+    assert averaged == plain  # the average only reads the weights
+    assert all(torch.equal(a, b) for a, b in zip(seen[-1], plain_seen[-1], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(end, plain_end, strict=True))
+    # The average lies near the weights of the last epochs (decay 0.9: the last ~10 steps).
+    far = sum((a - b).norm() for a, b in zip(end, plain_end, strict=True))
+    start = sum((a - b).norm() for a, b in zip(seen[0], plain_end, strict=True))
+    assert far < start
+
+
+def test_warping_with_nothing_to_do_keeps_the_images(data):
+    images = data[0][:8]
+    g = torch.Generator().manual_seed(0)
+    assert warped(images, g, 0, 0) is images
+    turned = warped(images, g, 10, 0.1)
+    assert turned.shape == images.shape and not torch.allclose(turned, images)
+    assert torch.allclose(warped(images, g, 1e-4, 0), images, atol=1e-4)
 
 
 @pytest.mark.parametrize(("name", "floor"), zip(BASELINES, (0.97, 0.97, 0.95), strict=True))
