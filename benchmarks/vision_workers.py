@@ -2,15 +2,13 @@
 wall seconds, CPU seconds of this process and of its worker processes, the machine's load, and
 whether the rows agree number for number.
 
-    OMP_NUM_THREADS=1 python benchmarks/vision_workers.py [--workers 1 2] [--set epochs=10 ...]
+    python benchmarks/vision_workers.py [--workers 1 2] [--set epochs=10 ...]
         [--out benchmarks/results/vision_workers.json]
 
 The setting is the schema's defaults with fewer runs (two ViTs on three random splits and one
 sequential seed, the deep Stiefel model once) and `--set` overrides. On a shared machine the
 wall ratio is only meaningful within one invocation; the CPU seconds say what the workers cost
-(process start and imports included). OMP_NUM_THREADS=1 gives the one-worker run (in this
-process) one BLAS thread, as the Snakemake rule does for one worker; the workers always have
-one. Nothing here is asserted.
+(process start and imports included). Nothing here is asserted.
 """
 
 import argparse

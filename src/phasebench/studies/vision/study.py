@@ -200,25 +200,14 @@ def run(settings: dict, progress=None) -> pd.DataFrame:
     """One row per model × split × seed (baselines are deterministic: one row per split), in
     the order of `jobs`, run `settings["workers"]` at a time.
 
-    Each run has one torch thread, so its train_s is that of one core whatever the number of
-    workers. Several workers are separate processes, spawned rather than forked (a fork of a
-    process with running threads, torch's pool or a notebook kernel's, is unsafe); each run
-    seeds itself from its seed, so the rows are those of one worker, number for number.
+    Each run has one torch (and BLAS) thread, so its train_s is that of one core whatever the
+    number of workers. The workers are processes, one worker too (the rows are then the same
+    with any number: the logistic regression's roundoff depends on the BLAS threads), spawned
+    rather than forked (a fork of a process with running threads, torch's pool or a notebook
+    kernel's, is unsafe); each run seeds itself from its seed.
     `progress(row)` is called as each row is done (with workers, in the order they end)."""
     todo = jobs(settings)
     workers = min(settings["workers"], len(todo))
-    if workers <= 1:
-        threads = torch.get_num_threads()
-        _one_thread()
-        try:
-            rows = []
-            for job in todo:
-                rows.append(run_one(*job, settings))
-                if progress:
-                    progress(rows[-1])
-        finally:
-            torch.set_num_threads(threads)
-        return pd.DataFrame(rows)
     rows = [None] * len(todo)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
