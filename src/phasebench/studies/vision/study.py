@@ -161,7 +161,7 @@ def run_one(name: str, split_kind: str, seed: int, settings: dict) -> dict:
     else:
         row = run_model(name, images, labels, train, test, seed, settings)
     # The row's CPU seconds (one torch thread): next to train_s (wall) it shows whether the
-    # run had its core to itself.
+    # run had its core to itself (a worker's first row also pays for importing scikit-learn).
     cpu_s = time.process_time() - cpu_start
     return {"model": name, "split": split_kind, "seed": seed, **row, "cpu_s": cpu_s}
 
