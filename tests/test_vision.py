@@ -17,7 +17,7 @@ from phasebench.studies.vision.baselines import BASELINES, run_baseline
 from phasebench.studies.vision.data import digits, random_train_size, split
 from phasebench.studies.vision.models import VisionTransformer, n_patches, patches
 from phasebench.studies.vision.stiefel import manifold_parameters, put_on_stiefel
-from phasebench.studies.vision.train import fit, optimisers, score, shifted, views
+from phasebench.studies.vision.train import fit, optimisers, score, shifted, views, warped
 
 from conftest import REPO
 
@@ -258,6 +258,40 @@ def test_a_short_training_learns_the_digits(data):
     assert scored["accuracy"] > 0.4  # chance is 0.1; about 0.6 after these 8 epochs
 
 
+def test_an_averaged_model_trains_the_same_steps_and_ends_with_the_average(data):
+    images, labels = data
+
+    def trained(**options):
+        torch.manual_seed(0)
+        model = VisionTransformer(patch=4, stride=2, width=8, depth=1, heads=2, ff_width=16)
+        seen = []
+        _, losses = fit(
+            model, images[:256], labels[:256], epochs=3, lr=1e-2, batch_size=64, seed=0,
+            after_epoch=lambda _: seen.append([p.clone() for p in model.parameters()]),
+            **options,
+        )  # fmt: skip
+        return losses, seen, list(model.parameters())
+
+    plain, plain_seen, plain_end = trained()
+    averaged, seen, end = trained(ema=0.9)
+    assert averaged == plain  # the average only reads the weights
+    assert all(torch.equal(a, b) for a, b in zip(seen[-1], plain_seen[-1], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(end, plain_end, strict=True))
+    # The average lies near the weights of the last epochs (decay 0.9: the last ~10 steps).
+    far = sum((a - b).norm() for a, b in zip(end, plain_end, strict=True))
+    start = sum((a - b).norm() for a, b in zip(seen[0], plain_end, strict=True))
+    assert far < start
+
+
+def test_warping_with_nothing_to_do_keeps_the_images(data):
+    images = data[0][:8]
+    g = torch.Generator().manual_seed(0)
+    assert warped(images, g, 0, 0) is images
+    turned = warped(images, g, 10, 0.1)
+    assert turned.shape == images.shape and not torch.allclose(turned, images)
+    assert torch.allclose(warped(images, g, 1e-4, 0), images, atol=1e-4)
+
+
 @pytest.mark.parametrize(("name", "floor"), zip(BASELINES, (0.97, 0.97, 0.95), strict=True))
 def test_baselines_match_their_known_accuracy(data, name, floor):
     images, labels = data
@@ -273,7 +307,7 @@ def test_study_rows_summary_and_goals():
         "sequential_seeds": [0], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
         "layer_norms": "every",
         "features": 4, "deep_depth": 1, "epochs": 1, "deep_epochs": 1, "lr": 1e-2,
-        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "test_shift": 1, "threads": 1,
+        "batch_size": 256, "weight_decay": 0.0, "shift": 1, "test_shift": 1, "workers": 1,
     }  # fmt: skip
     rows = study.run(settings)
     # 2 ViTs × 3 (split, seed) pairs, the deep model on random split 1, baselines once per split.
@@ -300,6 +334,40 @@ def test_study_rows_summary_and_goals():
     gap = goals.loc["vit_relu within 1 point of softmax, random"]
     relu = table[(table.model == "vit_relu") & (table.split == "random")].iloc[0]
     assert gap.measured == pytest.approx(softmax.accuracy - relu.accuracy)
+
+
+def test_parallel_workers_give_the_serial_rows_in_the_serial_order():
+    settings = {
+        "models": ["vit_softmax", "vit_favor", "deep_stiefel"], "seeds": [0, 1],
+        "sequential_seeds": [2], "deep_seeds": [1], "width": 8, "depth": 1, "heads": 2,
+        "layer_norms": "ends", "features": 4, "deep_depth": 2, "epochs": 2, "deep_epochs": 1,
+        "lr": 1e-2, "batch_size": 128, "weight_decay": 0.1, "shift": 1, "test_shift": 1,
+    }  # fmt: skip
+    ended = {1: [], 2: []}
+    rows = {
+        workers: study.run(settings | {"workers": workers}, progress=ended[workers].append)
+        for workers in (1, 2)
+    }
+    serial, parallel = rows[1], rows[2]
+    trained = [r for r in serial.model if r not in BASELINES]
+    assert len(trained) == 2 * 3 + 1  # 2 ViTs × 3 (split, seed) pairs, the deep model once
+    assert len(serial) == len(trained) + 3 * len(BASELINES)
+    key = ["model", "split", "seed"]
+    assert parallel[key].values.tolist() == serial[key].values.tolist()
+    # Each run seeds itself, so another process trains it to the same numbers.
+    for column in ("accuracy", "single_view", "train_accuracy", "params", "losses"):
+        assert parallel[column].equals(serial[column]), column
+    assert len(set(serial.accuracy[serial.model == "vit_softmax"])) > 1  # seeds do differ
+    # The progress callback sees every row once, whichever worker made it.
+    for seen in ended.values():
+        assert sorted((r["model"], r["split"], r["seed"]) for r in seen) == sorted(
+            serial[key].itertuples(index=False, name=None)
+        )
+    # The deep model, the slowest, is handed out first; rows still keep the serial order.
+    jobs = study.jobs(settings)
+    assert [jobs[i] for i in study.longest_first(jobs)][:1] == [("deep_stiefel", "random", 1)]
+    assert sorted(study.longest_first(jobs)) == list(range(len(jobs)))
+    assert (parallel.cpu_s > 0).all()
 
 
 def test_goals_are_met_only_past_their_thresholds():

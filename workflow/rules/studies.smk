@@ -38,10 +38,13 @@ rule study_vision:
         numbers="results/reports/studies/vision.json",
     log:
         notebook="results/logs/reports/studies/vision.ipynb",
+    # One core per training run at once (studies.vision.workers); the notebook gets the cores
+    # Snakemake grants, fewer where --cores is smaller.
+    threads: VISION_STUDY["workers"]
     params:
-        notebook_parameters=lambda w, output: json.dumps(
+        notebook_parameters=lambda w, output, threads: json.dumps(
             {k: v for k, v in VISION_STUDY.items() if k != "enabled"}
-            | {"numbers": str(Path(output.numbers).absolute())}
+            | {"workers": threads, "numbers": str(Path(output.numbers).absolute())}
         ),
     shell:
         "OMP_NUM_THREADS={threads} papermill {input.notebook:q} {log.notebook:q} -k python3 --log-output"

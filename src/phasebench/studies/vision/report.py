@@ -58,7 +58,8 @@ def table_caption(settings: dict) -> str:
         "images in some seeds, which is what makes their accuracy there vary between seeds; "
         "the settings were not tuned on the test half, README: 'Why the sequential split "
         "varies'); "
-        f"{settings['threads']} torch thread(s). Train images/s counts every epoch; test "
+        f"one torch thread a run, {settings['workers']} run(s) at once. Train images/s counts "
+        "every epoch; test "
         "images/s is inference on the test set, every view. The baselines are deterministic "
         "per split."
     )
@@ -158,6 +159,6 @@ def footer(wall_s: float, settings: dict) -> str:
     import phasebench
 
     return (
-        f"---\nThe study took {wall_s:.0f} s ({settings['threads']} thread(s), torch "
+        f"---\nThe study took {wall_s:.0f} s ({settings['workers']} run(s) at once, torch "
         f"{torch.__version__}); phasebench {phasebench.__version__}."
     )

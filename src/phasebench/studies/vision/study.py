@@ -4,7 +4,13 @@ on scikit-learn's digits over two splits and several seeds."""
 
 import json
 import math
+import multiprocessing
+import os
 import platform
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -41,14 +47,17 @@ DEEP = {
 MODELS = (*VIT, *DEEP)
 
 
-def build(name: str, settings: dict, pixels: tuple[float, float] = (0.0, 1.0)) -> VisionTransformer:
+def build(
+    name: str, settings: dict, pixels: tuple[float, float] = (0.0, 1.0), pool: str = "cls"
+) -> VisionTransformer:
     """The named model with the study's settings (`studies.vision` in the config); the deep
-    models standardise the pixels with `pixels = (mean, std)` of their training images."""
+    models standardise the pixels with `pixels = (mean, std)` of their training images; a ViT
+    classifies its class token (`pool`: "mean" for benchmarks/vision_sequential.py)."""
     if name in VIT:
         return VisionTransformer(
             patch=4, stride=2, width=settings["width"], depth=settings["depth"],
             heads=settings["heads"], ff_width=2 * settings["width"], m=settings["features"],
-            pool="cls", norm=True, norm_every_layer=settings["layer_norms"] == "every",
+            pool=pool, norm=True, norm_every_layer=settings["layer_norms"] == "every",
             position_std=0.1, **VIT[name],
         )  # fmt: skip
     if name in DEEP:
@@ -112,29 +121,106 @@ def runs(settings: dict) -> list[tuple[str, int]]:
     ]
 
 
-def run(settings: dict, progress=None) -> pd.DataFrame:
-    """One row per model × split × seed (baselines are deterministic: one row per split)."""
-    torch.set_num_threads(settings["threads"])
-    images, labels = digits()
-    rows = []
-    done_baselines = set()
+def jobs(settings: dict) -> list[tuple[str, str, int]]:
+    """(model, split, seed) of every row of the study, in order: each split and seed's
+    networks, then the baselines (deterministic: once per random split, once on the
+    sequential split, under its first seed)."""
+    out, done_baselines = [], set()
     for split_kind, seed in runs(settings):
-        train, test = split(split_kind, labels, seed)
-        for name in settings["models"]:
-            # The deep models are slow (16 layers): trained on the random splits of `deep_seeds`.
-            if name in DEEP and (split_kind != "random" or seed not in settings["deep_seeds"]):
-                continue
-            row = run_model(name, images, labels, train, test, seed, settings)
-            rows.append({"model": name, "split": split_kind, "seed": seed, **row})
-            if progress:
-                progress(rows[-1])
+        out += [
+            (n, split_kind, seed)
+            for n in settings["models"]
+            if trains(n, split_kind, seed, settings)
+        ]
         key = (split_kind, seed if split_kind == "random" else None)
-        if key in done_baselines:
-            continue
-        done_baselines.add(key)
-        for name in BASELINES:
-            row = run_baseline(name, images[train], labels[train], images[test], labels[test])
-            rows.append({"model": name, "split": split_kind, "seed": seed, **row})
+        if key not in done_baselines:
+            done_baselines.add(key)
+            out += [(name, split_kind, seed) for name in BASELINES]
+    return out
+
+
+def trains(name: str, split_kind: str, seed: int, settings: dict) -> bool:
+    """Whether the study trains this model on this split and seed: the deep models are slow
+    (16 layers), so only on the random splits of `deep_seeds`."""
+    return name not in DEEP or (split_kind == "random" and seed in settings["deep_seeds"])
+
+
+@cache
+def _data():
+    return digits()
+
+
+def run_one(name: str, split_kind: str, seed: int, settings: dict) -> dict:
+    """One row: a network trained and scored, or a baseline fitted and scored; the same in
+    any process (a network seeds itself from `seed`)."""
+    cpu_start = time.process_time()
+    images, labels = _data()
+    train, test = split(split_kind, labels, seed)
+    if name in BASELINES:
+        row = run_baseline(name, images[train], labels[train], images[test], labels[test])
+    else:
+        row = run_model(name, images, labels, train, test, seed, settings)
+    # The row's CPU seconds (one torch thread): next to train_s (wall) it shows whether the
+    # run had its core to itself (a worker's first row also pays for importing scikit-learn).
+    cpu_s = time.process_time() - cpu_start
+    return {"model": name, "split": split_kind, "seed": seed, **row, "cpu_s": cpu_s}
+
+
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+# What numpy's BLAS and torch read, once, when a process imports them.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _one_thread_children():
+    """Processes spawned meanwhile start with one BLAS and OpenMP thread: two BLAS threads
+    make the logistic regression 17× slower (1.0 s against 0.06 s wall a split, measured)."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def longest_first(jobs: list[tuple[str, str, int]]) -> list[int]:
+    """The order in which workers take the jobs (indices): the slow deep models (about 4× a
+    ViT) first, so that the short runs fill every worker to the end."""
+    return sorted(range(len(jobs)), key=lambda i: jobs[i][0] not in DEEP)
+
+
+def run(settings: dict, progress=None) -> pd.DataFrame:
+    """One row per model × split × seed (baselines are deterministic: one row per split), in
+    the order of `jobs`, run `settings["workers"]` at a time.
+
+    Each run has one torch (and BLAS) thread, so its train_s is that of one core whatever the
+    number of workers. The workers are processes, one worker too (the rows are then the same
+    with any number: the logistic regression's roundoff depends on the BLAS threads), spawned
+    rather than forked (a fork of a process with running threads, torch's pool or a notebook
+    kernel's, is unsafe); each run seeds itself from its seed.
+    `progress(row)` is called as each row is done (with workers, in the order they end)."""
+    todo = jobs(settings)
+    workers = min(settings["workers"], len(todo))
+    rows = [None] * len(todo)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
+    with _one_thread_children(), pool:  # the workers start at the first submits
+        futures = {pool.submit(run_one, *todo[i], settings): i for i in longest_first(todo)}
+        try:
+            for future in as_completed(futures):
+                rows[futures[future]] = future.result()
+                if progress:
+                    progress(rows[futures[future]])
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
     return pd.DataFrame(rows)
 
 
