@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phasebench.config import resolve
 from phasebench.layers import MultiHeadAttention
 from phasebench.layers.feature_major import plain_layers
 from phasebench.studies.vision import study
@@ -129,13 +128,6 @@ def one_run(name, seed, kind, settings, every):
     }
 
 
-def parse_value(text):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["vit_softmax"])
@@ -148,9 +140,8 @@ def main():
     parser.add_argument("--tag", default="")
     parser.add_argument("--out", default="benchmarks/results/vision_sequential.json")
     args = parser.parse_args()
-    settings = resolve({"studies": {"vision": {"enabled": True}}})["studies"]["vision"]
-    overrides = dict(item.split("=", 1) for item in args.set)
-    settings |= {key: parse_value(value) for key, value in overrides.items()}
+    settings = study.settings_with(args.set)
+    overrides = dict(item.split("=", 1) for item in args.set)  # recorded as given
     torch.set_num_threads(1)  # as each run of the study
     out = Path(args.out)
     records = json.loads(out.read_text()) if out.exists() else []

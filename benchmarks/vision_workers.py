@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from phasebench.config import resolve
 from phasebench.studies.vision import study
 
 REDUCED = {
@@ -60,21 +59,13 @@ def measure(settings: dict) -> dict:
     }
 
 
-def parse_value(text):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides")
     parser.add_argument("--out", default="benchmarks/results/vision_workers.json")
     args = parser.parse_args()
-    settings = resolve({"studies": {"vision": {"enabled": True}}})["studies"]["vision"]
-    settings |= REDUCED | {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    settings = study.settings_with(args.set, base=REDUCED)
     del settings["enabled"]
     results = []
     for workers in args.workers:

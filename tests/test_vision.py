@@ -397,3 +397,13 @@ def test_the_notebook_s_parameter_defaults_are_the_schema_s():
     shared = set(values) & set(defaults)
     assert {"test_shift", "deep_epochs", "epochs", "shift"} <= shared
     assert {key: values[key] for key in shared} == {key: defaults[key] for key in shared}
+
+
+def test_benchmark_settings_are_the_defaults_then_base_then_pairs():
+    settings = study.settings_with(
+        ["lr=0.003", "layer_norms=every", "seeds=[1, 2]"], base={"lr": 1}
+    )
+    assert settings["lr"] == 0.003  # a pair wins over the base
+    assert settings["layer_norms"] == "every" and settings["seeds"] == [1, 2]
+    assert settings["epochs"] == study.settings_with([])["epochs"] == 25  # the schema's default
+    assert study.settings_with([], base={"epochs": 3})["epochs"] == 3

@@ -101,6 +101,23 @@ def run_model(name, images, labels, train, test, seed, settings) -> dict:
     }
 
 
+def settings_with(pairs: list[str], base: dict | None = None) -> dict:
+    """`studies.vision` with the schema's defaults, then `base`, then `key=value` overrides, for
+    the benchmarks' `--set` (a value is read as JSON where it parses: numbers, lists, booleans;
+    else it stays text). Keys are not validated: the benchmarks also pass remedies the study
+    lacks."""
+    from phasebench.config import resolve
+
+    settings = resolve({"studies": {"vision": {"enabled": True}}})["studies"]["vision"]
+    settings |= base or {}
+    for key, value in (pair.split("=", 1) for pair in pairs):
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
 def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation of all pixels of `images`."""
     return images.mean().item(), images.std().item()
