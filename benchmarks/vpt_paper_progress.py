@@ -2,7 +2,9 @@
 far, learning rate and losses, and the rollout error of its best weights so far at the paper's
 horizons (t = 14, 50, 100), on the paper's own initial conditions (the training split: the paper
 evaluates on trajectories it trained on) and on held-out ones (the test split), beside the
-paper's numbers. Works on a finished run and on one still in progress (or killed).
+paper's numbers; and the error against optimiser steps of the best weights kept at each budget
+(`evaluation.budgets`: after 10 %, 25 % and 50 % of the epochs), on the held-out ones. Works on
+a finished run and on one still in progress (or killed).
 
     python benchmarks/vpt_paper_progress.py RESULTS_DIR [--out FILE.json]
 
@@ -47,6 +49,13 @@ def best_weights(run: Path) -> Path | None:
     return None
 
 
+def budget_weights(run: Path) -> list[tuple[int, Path]]:
+    """(epoch, checkpoint) of every budget kept so far, finished run or in progress."""
+    kept = run / "budgets" if (run / "train.json").exists() else run / "progress" / "budgets"
+    found = [(int(p.stem.split("-")[1]), p) for p in kept.glob("epoch-*.ckpt")]
+    return sorted(found)
+
+
 def rollout_errors(checkpoint: Path, truth: np.ndarray, time_axis: np.ndarray) -> dict:
     model = load_model(checkpoint)
     k = model.input_steps
@@ -87,6 +96,12 @@ def main() -> None:
         }
         for split, truth in splits.items():
             entry[split] = rollout_errors(weights, truth, time_axis)
+        steps_at = {int(r["epoch"]) + 1: int(r["step"]) for r in rows}
+        entry["error_against_steps"] = [  # the budgets' best weights, then the best so far
+            {"epoch": epoch, "step": steps_at.get(epoch)}
+            | rollout_errors(path, splits["held_out_test"], time_axis)
+            for epoch, path in budget_weights(run)
+        ] + [{"epoch": len(rows), "step": entry["steps"]} | entry["held_out_test"]]
         report["models"][model] = entry
         held = entry["held_out_test"]
         print(
