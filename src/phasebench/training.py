@@ -283,10 +283,10 @@ class PluginModule(pl.LightningModule):
 
 class ResumeCheckpoint(ModelCheckpoint):
     """The checkpoint a killed run resumes from. It carries every epoch's row, so its cost grows
-    with the run (0.17 s by the 83 334th epoch of the VPT paper's schedule, more than that
-    epoch's steps): after an epoch it is written only once the time since the last write is
-    `PAUSE` times what that write took, which keeps writing under 1/`PAUSE` of the training
-    time. Early in a run, and in any short one, that is every epoch."""
+    with the run (a write took 0.19 s by the 83 334th epoch of the VPT paper's schedule, more
+    than that epoch's steps): after an epoch it is written only once the time since the last
+    write is `PAUSE` times what that write took, which keeps writing under 1/`PAUSE` of the
+    training time. Early in a run, and in any short one, that is every epoch."""
 
     PAUSE = 20
 
