@@ -10,9 +10,15 @@ configs/vpt-paper-schedule.yaml (`results/data/rigid_body.zarr`):
   init         short controlled trainings (same seed, data order and steps) of phasebench's
                initialisation, 0.1·N(0, 1) weights, against GML's, Glorot uniform
                U(±√(6/n)) for every weight vector of length n (U(±√2) here), biases zero in both.
+  transformer  the paper's standard transformer as configs/vpt-paper-schedule.yaml builds it
+               (each block: attention, then one x ↦ x + tanh(Wx + b); 117 parameters) against
+               GML's StandardTransformerIntegrator (each block: attention, then two of those and
+               a linear x ↦ x + Wx + b; Glorot initialisation; 189 parameters), both trained with
+               the paper's decay squeezed into --steps steps (η from 1e-2 to 1e-6).
 
     python benchmarks/vpt_gml_differences.py STORE gml-weights
     python benchmarks/vpt_gml_differences.py STORE init --plugin vpt --steps 2000
+    python benchmarks/vpt_gml_differences.py STORE transformer --steps 20000
 
 Each part merges its numbers into benchmarks/results/vpt_gml_differences.json (--out).
 """
@@ -30,6 +36,8 @@ from torch import nn
 from phasebench.data import load_split, open_store
 from phasebench.fastpath import optimiser, reference_path
 from phasebench.layers import TriangularLayer, VolumePreservingAttention
+from phasebench.layers.attention import MultiHeadAttention
+from phasebench.layers.transformer import LieTrotterLayer
 from phasebench.losses import relative
 from phasebench.metrics import relative_error
 from phasebench.model import build_model
@@ -37,7 +45,14 @@ from phasebench.training import spec_from_store, windows
 
 HORIZONS = (14.0, 50.0, 100.0)
 PAPER = {"vpt": (0.005, 0.04, 0.2), "vpff": (0.04, 0.15, 1.2)}  # REFERENCE.md, ±5%
-HPARAMS = {"vpt": {"window": 3, "layers": 3, "n_blocks": 2}, "vpff": {"n_blocks": 6}}
+HPARAMS = {
+    "vpt": {"window": 3, "layers": 3, "n_blocks": 2},
+    "vpff": {"n_blocks": 6},
+    # configs/vpt-paper-schedule.yaml's standard transformer
+    "transformer": {
+        "window": 3, "depth": 3, "heads": 1, "embed": 0, "ff_width": 0, "add_connection": False
+    },
+}  # fmt: skip
 WEIGHTS = Path(__file__).parent / "data" / "gml_rigid_body_weights.json"
 # GML's script (scripts/volume_preserving_transformer/rigid_body.jl) and its figures use this
 # initial condition, (sin 1.1, 0, cos 1.1): one of the 1238 training trajectories.
@@ -129,8 +144,12 @@ def rollout_errors(model, truth: np.ndarray, time_axis: np.ndarray) -> dict:
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged rollout reports None
         error = relative_error(prediction.numpy(), truth).mean(axis=0)
         norm = np.linalg.norm(prediction.numpy(), axis=-1).mean(axis=0)
+        end = np.linalg.norm(prediction.numpy()[:, np.searchsorted(time_axis, 100.0)], axis=-1)
     at = {f"error_t{h:g}": finite(error[np.searchsorted(time_axis, h)], 5) for h in HORIZONS}
-    return {**at, "casimir_norm_t100": finite(norm[np.searchsorted(time_axis, 100.0)], 4)}
+    return at | {
+        "casimir_norm_t100": finite(norm[np.searchsorted(time_axis, 100.0)], 4),
+        "casimir_norm_t100_range": [finite(end.min(), 4), finite(end.max(), 4)],
+    }
 
 
 def window_loss(model, states: np.ndarray, train_horizon_steps: int) -> float:
@@ -177,15 +196,60 @@ def glorot_uniform_(model: nn.Module, generator: torch.Generator) -> None:
                 module.weights.uniform_(-bound, bound, generator=generator)
 
 
-def train_short(ds, plugin: str, init: str, steps: int, seed: int, batch: int) -> dict:
-    """`steps` Adam steps of the paper's schedule (η_k = 1e-2·1e-4^(k/500000), β = (0.9, 0.99),
-    ε = 1e-8, relative loss, batch 16384) from phasebench's or GML's initialisation."""
+class GMLResNet(nn.Module):
+    """GML's ResNet(dim, n_blocks, tanh) as the feed-forward part of a `LieTrotterLayer` (which
+    adds its input back): n_blocks of y ↦ y + tanh(Wy + b), then y ↦ y + Wy + b; returns the
+    result minus the input."""
+
+    def __init__(self, dim: int, n_blocks: int):
+        super().__init__()
+        self.nonlinear = nn.ModuleList(nn.Linear(dim, dim) for _ in range(n_blocks))
+        self.linear = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        y = x
+        for layer in self.nonlinear:
+            y = y + torch.tanh(layer(y))
+        return y + self.linear(y) - x
+
+
+def gml_standard_transformer(spec, generator: torch.Generator):
+    """phasebench's paper transformer with GML's blocks: StandardTransformerIntegrator(3;
+    n_heads = 1, L = 3, n_blocks = 2, add_connection = false), as GML's rigid-body script builds
+    it (the attention scaled by 1/√3, as GML's was at the paper's time), Glorot-uniform weights,
+    zero biases."""
+    model = build_model("transformer", spec, HPARAMS["transformer"])
+    dim, depth = spec.dim, HPARAMS["transformer"]["depth"]
+    model.body.layers = nn.Sequential(
+        *(
+            LieTrotterLayer(MultiHeadAttention(dim, 1, add_connection=False), GMLResNet(dim, 2))
+            for _ in range(depth)
+        )
+    )
+    with torch.no_grad():
+        for module in model.body.layers.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+    return model
+
+
+def train_short(
+    ds, plugin: str, init: str, steps: int, seed: int, batch: int, decay_steps: int = 500_000
+) -> dict:
+    """`steps` Adam steps of the paper's schedule (η_k = 1e-2·1e-4^(k/decay_steps),
+    β = (0.9, 0.99), ε = 1e-8, relative loss, batch 16384) from phasebench's or GML's
+    initialisation (`init` "phasebench" or "glorot"), or, for `init` "gml-blocks", of GML's
+    standard transformer (`gml_standard_transformer`)."""
     spec, time_axis = spec_from_store(ds), ds["time"].values
     horizon = int((time_axis <= ds.attrs["train_horizon"]).sum())
     torch.manual_seed(seed)
     model = build_model(plugin, spec, HPARAMS[plugin])
     if init == "glorot":
         glorot_uniform_(model, torch.Generator().manual_seed(seed))
+    if init == "gml-blocks":
+        model = gml_standard_transformer(spec, torch.Generator().manual_seed(seed))
     train = windows(
         torch.from_numpy(load_split(ds, "train")[:, :horizon]),
         model.input_steps,
@@ -193,7 +257,7 @@ def train_short(ds, plugin: str, init: str, steps: int, seed: int, batch: int) -
     )
     training = {"lr": 1e-2, "betas": (0.9, 0.99), "eps": 1e-8}
     adam = optimiser(model.parameters(), training)
-    decay = torch.optim.lr_scheduler.ExponentialLR(adam, 1e-4 ** (1 / 500_000))
+    decay = torch.optim.lr_scheduler.ExponentialLR(adam, 1e-4 ** (1 / decay_steps))
     order = torch.Generator().manual_seed(seed)  # the same batches for both initialisations
     done, curve, start = 0, [], time.perf_counter()
     while done < steps:
@@ -209,14 +273,21 @@ def train_short(ds, plugin: str, init: str, steps: int, seed: int, batch: int) -
             if done == steps:
                 break
     model.eval()
+    everything = np.asarray(ds["state"].values, dtype=np.float32)
+    plotted = int(np.argmin(np.linalg.norm(everything[:, 0] - GML_VALIDATION_STATE, axis=1)))
     return {
         "plugin": plugin,
         "init": init,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "steps": steps,
+        "decay_steps": decay_steps,
         "seed": seed,
         "wall_s": round(time.perf_counter() - start, 1),
         "val_window_loss": round(window_loss(model, load_split(ds, "val"), horizon), 6),
         "held_out_test": rollout_errors(model, load_split(ds, "test"), time_axis),
+        "gml_validation_trajectory": rollout_errors(
+            model, everything[plotted : plotted + 1], time_axis
+        ),
         "curve": curve,
     }
 
@@ -224,8 +295,8 @@ def train_short(ds, plugin: str, init: str, steps: int, seed: int, batch: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("store", type=Path)
-    parser.add_argument("part", choices=("gml-weights", "init"))
-    parser.add_argument("--plugin", choices=tuple(HPARAMS), default="vpt")
+    parser.add_argument("part", choices=("gml-weights", "init", "transformer"))
+    parser.add_argument("--plugin", choices=("vpt", "vpff"), default="vpt")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16384)
@@ -241,11 +312,18 @@ def main() -> None:
     if args.part == "gml-weights":
         report["gml_weights"] = gml_weights(ds)
     else:
-        runs = report.setdefault("init", {})
-        for init in ("phasebench", "glorot"):
-            result = train_short(ds, args.plugin, init, args.steps, args.seed, args.batch)
-            runs[f"{args.plugin}_{init}_{args.steps}steps_seed{args.seed}"] = result
-            print(json.dumps({k: v for k, v in result.items() if k != "curve"}))
+        # The standard transformer trains over a whole (squeezed) schedule; `init` over the
+        # first steps of the paper's.
+        plugin, inits, decay = (
+            ("transformer", ("phasebench", "gml-blocks"), args.steps)
+            if args.part == "transformer"
+            else (args.plugin, ("phasebench", "glorot"), 500_000)
+        )
+        runs = report.setdefault(args.part, {})
+        for init in inits:
+            result = train_short(ds, plugin, init, args.steps, args.seed, args.batch, decay)
+            runs[f"{plugin}_{init}_{args.steps}steps_seed{args.seed}"] = result
+            print(json.dumps({k: v for k, v in result.items() if k != "curve"}), flush=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
