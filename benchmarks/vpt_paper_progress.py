@@ -15,6 +15,7 @@ a finished run and on one still in progress (or killed).
     python benchmarks/vpt_paper_progress.py RESULTS_DIR [--out FILE.json]
 
 RESULTS_DIR is the `results/` folder the run wrote (e.g. `snakemake -d DIR` writes DIR/results).
+Beside FILE.json goes FILE.png: validation loss and held-out error against optimiser steps.
 """
 
 import argparse
@@ -81,6 +82,50 @@ def rollout_errors(checkpoint: Path, truth: np.ndarray, time_axis: np.ndarray) -
     }
 
 
+CEILING = 3.0  # a diverged rollout's error (up to 1e6) is drawn here, to keep the scale readable
+
+
+def plot(report: dict, out: Path) -> None:
+    """Validation loss and held-out rollout error against optimiser steps, one colour a model;
+    the paper's end-of-schedule errors as crosses at 500 000 steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    styles = dict(zip(HORIZONS, ("o-", "s--", "^:"), strict=True))
+    for (model, entry), colour in zip(report["models"].items(), ("C0", "C1", "C2"), strict=False):
+        steps, losses = zip(*((r["step"], r["val_loss"]) for r in entry["curve"]), strict=True)
+        loss_ax.plot(steps, losses, colour, label=model)
+        points = [p for p in entry["error_against_steps"] if p["step"]]
+        for h in HORIZONS:
+            error_ax.plot(
+                [p["step"] for p in points],
+                [min(p[f"error_t{h:g}"], CEILING) for p in points],
+                styles[h],
+                color=colour,
+                label=f"{model}, t = {h:g}",
+            )
+            if PAPER[model]:
+                error_ax.plot(500_000, PAPER[model][HORIZONS.index(h)], "x", color=colour, ms=9)
+    loss_ax.set(yscale="log", xlabel="optimiser steps", ylabel="validation loss (relative)")
+    error_ax.set(
+        yscale="log",
+        xlabel="optimiser steps",
+        ylabel="mean relative rollout error, held-out",
+        ylim=(None, CEILING * 1.5),
+        title=f"budgets' best weights (x: the paper's; diverged drawn at {CEILING:g})",
+    )
+    for ax in (loss_ax, error_ax):
+        ax.grid(True, which="both", alpha=0.3)
+    loss_ax.legend()
+    error_ax.legend(fontsize=7, ncol=3)
+    fig.suptitle("configs/vpt-paper-schedule.yaml on the rigid body (CPU, one seed)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results", type=Path)
@@ -129,6 +174,7 @@ def main() -> None:
             + f"  paper {PAPER[model]}"
         )
     Path(args.out).write_text(json.dumps(report, indent=1))
+    plot(report, Path(args.out).with_suffix(".png"))
 
 
 if __name__ == "__main__":
