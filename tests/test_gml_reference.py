@@ -69,3 +69,22 @@ def test_gml_weights_fit_the_rigid_body_in_phasebench(
         assert loss(model, trajectories) < trained
     if attention != "gml":  # phasebench's own fast path computes the same map
         assert loss(model, trajectories) < trained
+
+
+def test_gml_standard_transformer_has_gmls_blocks(gml):
+    # GML's parameterlength: MultiHeadAttention 3·M², each ResNetLayer M(M + 1); a block is the
+    # attention and ResNet(M, n_blocks = 2) = two tanh layers and a linear one; L = 3 blocks.
+    m, blocks = 3, 3
+    model = gml.gml_standard_transformer(RIGID, torch.Generator().manual_seed(0))
+    assert sum(p.numel() for p in model.parameters()) == blocks * (3 * m**2 + 3 * m * (m + 1))
+    resnet = model.body.layers[0].feedforward
+    x = torch.randn(5, 3, m)
+    y = x
+    for layer in resnet.nonlinear:
+        y = y + torch.tanh(y @ layer.weight.T + layer.bias)
+    y = y + y @ resnet.linear.weight.T + resnet.linear.bias
+    torch.testing.assert_close(x + resnet(x), y)
+    # Glorot uniform for a 3 × 3 weight: U(±√(6 / (3 + 3))) = U(±1); biases zero.
+    weights = torch.cat([p.flatten() for n, p in model.named_parameters() if "weight" in n])
+    assert weights.abs().max() <= 1 and weights.abs().max() > 0.9
+    assert all(not p.any() for n, p in model.named_parameters() if "bias" in n)
