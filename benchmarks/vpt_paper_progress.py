@@ -26,13 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from vpt_gml_differences import GML_VALIDATION_STATE
+from vpt_gml_differences import HORIZONS, plotted_trajectory, rollout_errors
 
 from phasebench.data import load_split, open_store
 from phasebench.evaluation import load_model
-from phasebench.metrics import relative_error
 
-HORIZONS = (14.0, 50.0, 100.0)
 # REFERENCE.md, read from the paper's figures (about ±5%).
 PAPER = {"vpt": (0.005, 0.04, 0.2), "vpff": (0.04, 0.15, 1.2), "transformer": None}
 MODELS = ("vpt", "vpff", "transformer")
@@ -64,25 +62,13 @@ def budget_weights(run: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def rollout_errors(checkpoint: Path, truth: np.ndarray, time_axis: np.ndarray) -> dict:
-    model = load_model(checkpoint)
-    k = model.input_steps
-    window = torch.from_numpy(truth[:, :k]).float()
-    with torch.no_grad():
-        prediction = model.rollout(window, truth.shape[1] - k).numpy()
-    error = relative_error(prediction, truth).mean(axis=0)
-    norm = np.linalg.norm(prediction, axis=-1)  # the Casimir ‖z‖ (1 at the start)
-    at_end = norm[:, np.searchsorted(time_axis, 100.0)]
-    at = {f"error_t{h:g}": float(error[np.searchsorted(time_axis, h)]) for h in HORIZONS}
-    # The mean hides a drift whose sign differs between trajectories; the range shows it.
-    return at | {
-        "casimir_norm_t100": float(at_end.mean()),
-        "casimir_norm_t100_range": [float(at_end.min()), float(at_end.max())],
-        "casimir_norm_peak": float(norm.max()),
-    }
+def scores(checkpoint: Path, truth: np.ndarray, time_axis: np.ndarray) -> dict:
+    """`rollout_errors` of the weights in `checkpoint`."""
+    return rollout_errors(load_model(checkpoint), truth, time_axis)
 
 
-CEILING = 3.0  # a diverged rollout's error (up to 1e6) is drawn here, to keep the scale readable
+# A diverged rollout's error (None, or up to 1e6) is drawn here, to keep the scale readable.
+CEILING = 3.0
 
 
 def plot(report: dict, out: Path) -> None:
@@ -100,9 +86,10 @@ def plot(report: dict, out: Path) -> None:
         loss_ax.plot(steps, losses, colour, label=model)
         points = [p for p in entry["error_against_steps"] if p["step"]]
         for h in HORIZONS:
+            key = f"error_t{h:g}"
             error_ax.plot(
                 [p["step"] for p in points],
-                [min(p[f"error_t{h:g}"], CEILING) for p in points],
+                [CEILING if p[key] is None else min(p[key], CEILING) for p in points],
                 styles[h],
                 color=colour,
                 label=f"{model}, t = {h:g}",
@@ -133,12 +120,10 @@ def main() -> None:
     args = parser.parse_args()
     ds = open_store(args.results / "data" / "rigid_body.zarr")
     time_axis = ds["time"].values
-    everything = np.asarray(ds["state"].values, dtype=np.float32)
-    plotted = int(np.argmin(np.linalg.norm(everything[:, 0] - GML_VALIDATION_STATE, axis=1)))
     splits = {
         "paper_ics_train": load_split(ds, "train"),
         "held_out_test": load_split(ds, "test"),
-        "gml_validation_trajectory": everything[plotted : plotted + 1],
+        "gml_validation_trajectory": plotted_trajectory(ds),
     }
     report = {"results": str(args.results), "paper": PAPER, "models": {}}
     for model in MODELS:
@@ -159,18 +144,18 @@ def main() -> None:
             ],
         }
         for split, truth in splits.items():
-            entry[split] = rollout_errors(weights, truth, time_axis)
+            entry[split] = scores(weights, truth, time_axis)
         steps_at = {int(r["epoch"]) + 1: int(r["step"]) for r in rows}
         entry["error_against_steps"] = [  # the budgets' best weights, then the best so far
             {"epoch": epoch, "step": steps_at.get(epoch)}
-            | rollout_errors(path, splits["held_out_test"], time_axis)
+            | scores(path, splits["held_out_test"], time_axis)
             for epoch, path in budget_weights(run)
         ] + [{"epoch": len(rows), "step": entry["steps"]} | entry["held_out_test"]]
         report["models"][model] = entry
         held = entry["held_out_test"]
         print(
             f"{model:12s} {entry['steps']:7d} steps  val {entry['best_val_loss']:.3g}  "
-            + "  ".join(f"t={h:g}: {held[f'error_t{h:g}']:.3g}" for h in HORIZONS)
+            + "  ".join(f"t={h:g}: {held[f'error_t{h:g}']}" for h in HORIZONS)
             + f"  paper {PAPER[model]}"
         )
     Path(args.out).write_text(json.dumps(report, indent=1))
